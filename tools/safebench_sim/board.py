@@ -32,6 +32,7 @@ RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 FRIENDLY_BANNER = b'Type "help()" for more information.'
 BANNER_START = b"MicroPython "
 PR_SET_PDEATHSIG = 1
+INTERRUPT_WAIT = 0.5  # s; longest wait for the VM to act on a Ctrl-C
 
 
 def heapsize_arg(heap):
@@ -155,11 +156,24 @@ class BoardSupervisor:
         if self.booting_raw:
             self.pending += data
             return
-        if b"\x03" in data and _sigint_caught(self.vm.pid):
-            os.kill(self.vm.pid, signal.SIGINT)
-            data = data.replace(b"\x03", b"")
+        while b"\x03" in data:
+            before, _, data = data.partition(b"\x03")
+            if before:
+                self.vm.write(before)
+            if _sigint_caught(self.vm.pid):
+                os.kill(self.vm.pid, signal.SIGINT)
+                self._await_interrupt()
+            else:
+                self.vm.write(b"\x03")
         if data:
             self.vm.write(data)
+
+    def _await_interrupt(self):
+        # A board takes Ctrl-C in its USB interrupt, before it reads what follows; the VM needs a moment
+        # to raise KeyboardInterrupt, and bytes written before that would go to the code being stopped.
+        deadline = time.monotonic() + INTERRUPT_WAIT
+        while _sigint_caught(self.vm.pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def from_vm(self, data):
         self.tail = (self.tail + data)[-80:]

@@ -1,0 +1,126 @@
+# ISO 7816-4 APDUs to the SIM through the modem's AT+CSIM (3GPP TS 27.007 8.17), on a logical channel.
+#
+# The modem keeps using the basic channel for its own USIM traffic, so an applet is selected on a
+# channel opened with MANAGE CHANNEL. T=0 cards answer case-4 commands with 61xx: the data is then
+# fetched with GET RESPONSE; 6Cxx asks for the same command again with the right Le.
+from binascii import hexlify, unhexlify
+
+from micropython import const
+
+SW_OK = const(0x9000)
+_INS_MANAGE_CHANNEL = const(0x70)
+_INS_SELECT = const(0xA4)
+_INS_GET_RESPONSE = const(0xC0)
+
+SW_TEXT = {
+    0x6300: "more data available", 0x6400: "integrity issue", 0x6581: "memory failure",
+    0x6700: "wrong length", 0x6881: "logical channel not open", 0x6981: "incompatible with file structure",
+    0x6982: "security status not satisfied", 0x6984: "referenced data invalidated",
+    0x6985: "conditions of use not satisfied", 0x6989: "maximum capacity reached",
+    0x6A80: "incorrect data", 0x6A81: "function not supported", 0x6A82: "object or applet not found",
+    0x6A84: "insufficient memory", 0x6A86: "incorrect P1/P2 (or session already open)",
+    0x6B00: "offset beyond end of file", 0x6D00: "instruction not supported", 0x6D01: "signature does not match",
+    0x6E00: "class not supported", 0x6F00: "unknown card error",
+}
+
+
+class CardError(Exception):
+    """The card answered a status word other than 9000."""
+
+    def __init__(self, sw, what=""):
+        self.sw = sw
+        super().__init__("%s: card says %04X (%s)" % (what or "APDU", sw, SW_TEXT.get(sw, "unexpected status")))
+
+
+class ModemReplyError(Exception):
+    """The modem's +CSIM answer could not be parsed."""
+
+
+class Csim:
+    """Raw APDU exchange through AT+CSIM: bytes in, (data, sw) out."""
+
+    def __init__(self, at, timeout_ms=10000):
+        self.at = at
+        self.timeout_ms = timeout_ms
+        self.apdus = 0
+
+    def exchange(self, apdu, timeout_ms=None):
+        hexa = hexlify(apdu).upper()
+        cmd = b"AT+CSIM=" + str(len(hexa)).encode() + b',"' + hexa + b'"'
+        lines = self.at.command(cmd, b"+CSIM:", timeout_ms or self.timeout_ms)
+        self.apdus += 1
+        if not lines:
+            raise ModemReplyError("no +CSIM line in the modem's answer")
+        return _parse_csim(lines[-1])
+
+
+def _parse_csim(line):
+    # +CSIM: <len>,"<hex>" -- also unquoted, without the space, lower case; trust the hex, not <len>.
+    _, _, rest = line.partition(b",")
+    hexa = rest.strip().strip(b'"')
+    if len(hexa) < 4 or len(hexa) % 2:
+        raise ModemReplyError("malformed +CSIM answer: %r" % line[:40])
+    try:
+        raw = unhexlify(hexa)
+    except ValueError:
+        raise ModemReplyError("non-hex +CSIM answer: %r" % line[:40]) from None
+    return raw[:-2], (raw[-2] << 8) | raw[-1]
+
+
+class LogicalChannel:
+    """An applet selected on its own logical channel; `send` handles the T=0 transport status words."""
+
+    def __init__(self, csim, proprietary_cla=True):
+        self.csim = csim
+        self.number = None
+        self._cla = 0x80 if proprietary_cla else 0x00
+
+    def open(self, aid):
+        data, sw = self.csim.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x00, 0x00, 0x01)))
+        _check(sw, "MANAGE CHANNEL open")
+        self.number = data[0]
+        try:
+            self._transmit(self.number, _INS_SELECT, 0x04, 0x00, aid, None, "SELECT applet")
+        except Exception:
+            self.close()
+            raise
+
+    def close(self):
+        if self.number is None:
+            return
+        number, self.number = self.number, None
+        _, sw = self.csim.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x80, number, 0x00)))
+        _check(sw, "MANAGE CHANNEL close")
+
+    def send(self, ins, p1=0, p2=0, data=None, le=None, what="", timeout_ms=None):
+        """One command to the selected applet; returns its response data or raises CardError."""
+        if self.number is None:
+            raise CardError(0x6881, what)
+        return self._transmit(self._cla | self.number, ins, p1, p2, data, le, what, timeout_ms)
+
+    def _transmit(self, cla, ins, p1, p2, data, le, what, timeout_ms=None):
+        resp, sw = self.csim.exchange(_apdu(cla, ins, p1, p2, data, le), timeout_ms)
+        if sw >> 8 == 0x6C:  # wrong Le: the card says how many bytes it has
+            resp, sw = self.csim.exchange(_apdu(cla, ins, p1, p2, data, sw & 0xFF), timeout_ms)
+        out = bytearray(resp)
+        while sw >> 8 == 0x61:  # T=0: data waiting, fetch it with GET RESPONSE
+            resp, sw = self.csim.exchange(bytes((cla & 0x83, _INS_GET_RESPONSE, 0, 0, sw & 0xFF)))
+            out += resp
+        _check(sw, what)
+        return bytes(out)
+
+
+def _apdu(cla, ins, p1, p2, data, le):
+    head = bytes((cla, ins, p1, p2))
+    if data and len(data) > 255:
+        raise ValueError("APDU data over 255 bytes")
+    if data:
+        head += bytes((len(data),)) + data
+    if le is not None:
+        head += bytes((le & 0xFF,))
+    return head
+
+
+def _check(sw, what):
+    if sw != SW_OK and sw >> 8 != 0x91:  # 91xx: success with a proactive command pending (ETSI)
+        raise CardError(sw, what)

@@ -1,0 +1,102 @@
+# JSON-RPC 2.0 server: one JSON object per line on the board's USB serial (stdin/stdout).
+#
+# A request line is read into one preallocated buffer; an over-long line is skipped to its end and
+# answered with an error, so no input can grow the heap or stop the loop.
+import json
+import sys
+
+from micropython import const
+
+PARSE_ERROR = const(-32700)
+INVALID_REQUEST = const(-32600)
+METHOD_NOT_FOUND = const(-32601)
+INVALID_PARAMS = const(-32602)
+INTERNAL_ERROR = const(-32603)
+REQUEST_MAX = const(4096)
+
+
+class RpcError(Exception):
+    """Raised by a method to answer with a specific JSON-RPC error."""
+
+    def __init__(self, code, message, data=None):
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+def send(obj):
+    sys.stdout.write(json.dumps(obj))
+    sys.stdout.write("\n")
+
+
+def notify(method, params):
+    send({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+def serve(methods, error_code=None):
+    """Answer requests for ever. `error_code(exc)` maps a method's exception to (code, data)."""
+    stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+    buf = bytearray(REQUEST_MAX)
+    one = bytearray(1)
+    while True:
+        n = _readline(stdin, buf, one)
+        if n == 0:
+            continue
+        if n < 0:
+            send(_error(None, INVALID_REQUEST, "request longer than %d bytes" % REQUEST_MAX))
+            continue
+        reply = handle(bytes(buf[:n]), methods, error_code)
+        if reply is not None:
+            send(reply)
+
+
+def _readline(stream, buf, one):
+    """Bytes of the next line in `buf`, 0 for a blank line, -1 if it did not fit."""
+    n = 0
+    while True:
+        if not stream.readinto(one):
+            continue
+        c = one[0]
+        if c == 10 or c == 13:
+            return -1 if n > len(buf) else min(n, len(buf))
+        if n < len(buf):
+            buf[n] = c
+        n += 1
+
+
+def handle(line, methods, error_code=None):
+    try:
+        req = json.loads(line)
+    except ValueError:
+        return _error(None, PARSE_ERROR, "not valid JSON")
+    if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or not isinstance(req.get("method"), str):
+        return _error(req.get("id") if isinstance(req, dict) else None, INVALID_REQUEST,
+                      "expected a JSON-RPC 2.0 request object")
+    rid = req.get("id")
+    fn = methods.get(req["method"])
+    if fn is None:
+        return _error(rid, METHOD_NOT_FOUND, "unknown method %s" % req["method"])
+    params = req.get("params") or {}
+    if not isinstance(params, dict):
+        return _error(rid, INVALID_PARAMS, "params must be an object")
+    try:
+        result = fn(**params)
+    except RpcError as e:
+        return _error(rid, e.code, str(e), e.data)
+    except TypeError as e:
+        return _error(rid, INVALID_PARAMS, "bad params: %s" % e)
+    except MemoryError:
+        return _error(rid, INTERNAL_ERROR, "out of memory")
+    except Exception as e:
+        code, data = error_code(e) if error_code else (INTERNAL_ERROR, None)
+        return _error(rid, code, str(e) or type(e).__name__, data)
+    if "id" not in req:
+        return None  # a notification gets no answer
+    return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+
+def _error(rid, code, message, data=None):
+    err = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": rid, "error": err}

@@ -1,0 +1,89 @@
+"""pytest plugin for the HIL suite: the same tests on a simulated bench (default) or on a real board.
+
+Fixtures: `bench` (the simulated bench, or None on real hardware), `board` (port and board type, with
+the firmware deployed once per session), `device` (a connected JSON-RPC link), `ca_cert` (the CA
+the SIM's certificate must chain to). The serial log of a failing test is attached to its report.
+"""
+
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from safebench import deploy
+from safebench.bench import Bench
+from safebench.device import Device
+from safebench.pki import CA_CERT
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("safebench HIL")
+    group.addoption("--port", help="run on the real board at this serial port instead of a simulated one")
+    group.addoption("--board-type", help="board definition (boards/*.py) of the --port board")
+    group.addoption("--ca", help="CA certificate (PEM) that issued the real SIM's certificate")
+    group.addoption("--heap", default="256K", help="heap of the simulated board (default 256K)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "simulated_only: needs the simulated bench (its files or faults)")
+
+
+@pytest.fixture(scope="session")
+def bench(request, tmp_path_factory):
+    if request.config.getoption("--port"):
+        yield None
+        return
+    b = Bench(tmp_path_factory.mktemp("bench"))
+    b.up(heap=request.config.getoption("--heap"))
+    try:
+        yield b
+    finally:
+        b.down()
+
+
+@pytest.fixture(scope="session")
+def board(request, bench, tmp_path_factory):
+    if bench is None:
+        port, board_type = request.config.getoption("--port"), request.config.getoption("--board-type")
+        if not board_type:
+            pytest.exit("--port needs --board-type", returncode=4)
+    else:
+        b = bench.board()
+        port, board_type = b["port"], b["type"]
+    deploy.deploy(port, board_type, tmp_path_factory.mktemp("build"))
+    return {"port": port, "type": board_type}
+
+
+@pytest.fixture(scope="session")
+def ca_cert(request, bench):
+    path = request.config.getoption("--ca") or (bench and bench.dir / "ca" / CA_CERT)
+    if not path:
+        pytest.skip("give --ca for a real board's SIM")
+    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+
+
+@pytest.fixture
+def device(request, board):
+    dev = Device(board["port"])
+    request.node._safebench_device = dev
+    try:
+        dev.connect()
+        yield dev
+    finally:
+        dev.close()
+
+
+@pytest.fixture
+def simulated(bench):
+    if bench is None:
+        pytest.skip("needs the simulated bench")
+    return bench
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    dev = getattr(item, "_safebench_device", None)
+    if dev is not None and report.failed:
+        report.sections.append(("board serial log", b"\n".join(dev.log).decode(errors="replace")))
+    return report

@@ -1,0 +1,68 @@
+"""Bad requests get a clear JSON-RPC error and the board keeps serving."""
+
+import json
+
+import pytest
+
+from safebench.device import RpcError
+
+
+def _raw(device, line: bytes):
+    device.send_line(line)
+    msg = device.read_message(10)
+    assert msg is not None, "no answer"
+    return msg
+
+
+def _still_serving(device):
+    assert device.call("info")["firmware"]
+
+
+def test_malformed_json(device):
+    msg = _raw(device, b'{"jsonrpc": "2.0", "id": 1, "method": ')
+    assert msg["error"]["code"] == -32700
+    _still_serving(device)
+
+
+def test_not_a_request(device):
+    msg = _raw(device, b"[1, 2, 3]")
+    assert msg["error"]["code"] == -32600
+    _still_serving(device)
+
+
+def test_oversized_request(device):
+    msg = _raw(device, json.dumps({"jsonrpc": "2.0", "id": 7, "method": "info", "params": {"x": "A" * 6000}}).encode())
+    assert msg["error"]["code"] == -32600
+    assert "longer than" in msg["error"]["message"]
+    _still_serving(device)
+
+
+def test_unknown_method(device):
+    with pytest.raises(RpcError) as e:
+        device.call("sim.explode")
+    assert e.value.code == -32601
+    _still_serving(device)
+
+
+@pytest.mark.parametrize("params, needle", [
+    ({"hash": "00" * 31}, "32 bytes"),
+    ({"message": "zz"}, "hex"),
+    ({}, "exactly one"),
+    ({"message": "00", "colour": "red"}, "bad params"),
+])
+def test_bad_sign_params(device, params, needle):
+    with pytest.raises(RpcError) as e:
+        device.call("sim.sign", **params)
+    assert e.value.code == -32602
+    assert needle in str(e.value)
+    _still_serving(device)
+
+
+def test_unknown_file_is_a_card_error(device):
+    with pytest.raises(RpcError) as e:
+        device.call("sim.read_file", file="7F")
+    assert e.value.code == -32003
+    assert e.value.data["sw"] == "6A82"
+    assert "not found" in str(e.value)
+    # the channel was closed after the error: signing still works
+    assert device.call("sim.sign", message="01")["signature"]

@@ -1,0 +1,197 @@
+"""The `safebench` command: a table of thin commands over the bench, deploy, device and verify modules.
+
+Every command returns a dict; `--json` prints it as JSON, otherwise a few plain lines. Any failure is
+one line on stderr and a non-zero exit.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from cryptography import x509
+
+from . import deploy as deploy_mod
+from .bench import Bench, BenchError
+from .device import Device, DeviceError, RpcError
+from .pki import CA_CERT
+from .signing import sign_and_verify
+from .verify import VerificationError
+
+EXPECTED_ERRORS = (BenchError, DeviceError, RpcError, deploy_mod.DeployError, VerificationError, OSError)
+
+
+class UsageError(Exception):
+    pass
+
+
+# ---- helpers shared by commands ------------------------------------------------------------------
+
+def _bench(args):
+    return Bench(args.state)
+
+
+def _target(args):
+    """(port, board type) from --port/--board-type, or from the running simulated bench."""
+    if args.port:
+        if not args.board_type:
+            raise UsageError("--port needs --board-type (one of: " + ", ".join(deploy_mod.board_types()) + ")")
+        return args.port, args.board_type
+    board = _bench(args).board()
+    return board["port"], args.board_type or board["type"]
+
+
+def _ca(args):
+    path = Path(args.ca) if args.ca else Path(args.state) / "ca" / CA_CERT
+    if not path.exists():
+        raise UsageError(f"no CA certificate at {path}: give --ca FILE (the CA that issued the SIM's certificate)")
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def _message(args):
+    if args.hex is not None:
+        return bytes.fromhex(args.hex)
+    return args.message.encode()
+
+
+# ---- commands ------------------------------------------------------------------------------------
+
+def cmd_bench_up(args):
+    state = _bench(args).up(heap=args.heap, modem=args.modem, card=args.card)
+    return {"up": True, "boards": state["boards"]}
+
+
+def cmd_bench_down(args):
+    return {"stopped": _bench(args).down()}
+
+
+def cmd_bench_status(args):
+    return _bench(args).status()
+
+
+def cmd_deploy(args):
+    port, board_type = _target(args)
+    res = deploy_mod.deploy(port, board_type, Path(args.state) / "build" / board_type)
+    return {"port": port, "board_type": board_type, **res}
+
+
+def cmd_info(args):
+    port, _ = _target(args)
+    with Device(port) as dev:
+        info = dev.connect()
+        info["sim"] = dev.call("sim.info")
+    return {"port": port, **info}
+
+
+def cmd_sign(args):
+    port, _ = _target(args)
+    with Device(port) as dev:
+        dev.connect()
+        return {"port": port, **sign_and_verify(dev, _message(args), _ca(args))}
+
+
+def cmd_demo(args):
+    """Bring up a simulated bench unless one is running, deploy, sign, verify, and clean up."""
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+COMMANDS = {
+    ("bench", "up"): cmd_bench_up,
+    ("bench", "down"): cmd_bench_down,
+    ("bench", "status"): cmd_bench_status,
+    ("deploy",): cmd_deploy,
+    ("info",): cmd_info,
+    ("sign",): cmd_sign,
+    ("demo",): cmd_demo,
+}
+
+
+# ---- plain-words output --------------------------------------------------------------------------
+
+def _say_bench(res):
+    if not res.get("boards"):
+        return ["no simulated bench is up"]
+    lines = []
+    for b in res["boards"]:
+        state = "running" if b.get("alive", True) else "NOT running"
+        lines.append(f"{b['name']}: {state}, serial port {b['port']} ({b['device']}), heap {b['heap']}, "
+                     f"modem {b['modem']}")
+    return lines
+
+
+def _say(command, res):
+    if command[0] == "bench":
+        if command[1] == "down":
+            return [f"stopped: {', '.join(res['stopped']) or 'nothing was running'}"]
+        return _say_bench(res)
+    if command == ("deploy",):
+        return [f"deployed {len(res['files'])} files to {res['port']} ({len(res['copied'])} changed)"]
+    if command == ("info",):
+        return [f"{res['board']} on {res['port']}: firmware {res['firmware']}, MicroPython {res['micropython']}, "
+                f"{res['mem_free']} bytes free, SIM ICCID {res['sim']['iccid']}"]
+    if command == ("sign",):
+        return [f"signed by SIM {res['iccid']} key {res['key']}: {res['signature']}",
+                f"certificate: {res['subject']} (issued by {res['issuer']})", "signature verified"]
+    return []
+
+
+# ---- argument parsing ----------------------------------------------------------------------------
+
+def _parser():
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: the option may stand before or after the command without one overwriting the other.
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
+    common.add_argument("--state", default=argparse.SUPPRESS,
+                        help="the bench's state folder (default $SAFEBENCH_STATE or .bench)")
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument("--port", help="a board's serial port (default: the simulated bench's board)")
+    target.add_argument("--board-type", help="board definition in boards/ (default: from the bench)")
+
+    ap = argparse.ArgumentParser(prog="safebench", parents=[common],
+                                 description="IoT SAFE SIM signing on MicroPython boards, and its test bench.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="the simulated bench").add_subparsers(dest="action", required=True)
+    up = bench.add_parser("up", parents=[common], help="start a simulated board, modem and SIM")
+    up.add_argument("--heap", default="256K", help="heap of a 32-bit board, e.g. 64K (default 256K)")
+    up.add_argument("--modem", help="wire the board to this modem serial port instead of a simulated modem")
+    up.add_argument("--card", help="SIM card image for the simulated modem (default: a new one)")
+    bench.add_parser("down", parents=[common], help="stop the simulated bench")
+    bench.add_parser("status", parents=[common], help="show what the bench runs")
+    sub.add_parser("deploy", parents=[common, target], help="compile the firmware and copy it to a board")
+    sub.add_parser("info", parents=[common, target], help="ask the firmware and the SIM who they are")
+    sign = sub.add_parser("sign", parents=[common, target], help="have the SIM sign a message; verify it")
+    what = sign.add_mutually_exclusive_group()
+    what.add_argument("--message", default="hello from safebench", help="text to sign")
+    what.add_argument("--hex", help="bytes to sign, in hex")
+    sign.add_argument("--ca", help="CA certificate (PEM) that must have issued the SIM's certificate")
+    demo = sub.add_parser("demo", parents=[common], help="the whole path on a simulated bench")
+    demo.add_argument("--heap", default="256K", help="heap of the simulated board (default 256K)")
+    return ap
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    args.json = getattr(args, "json", False)
+    args.state = getattr(args, "state", None) or os.environ.get("SAFEBENCH_STATE", ".bench")
+    command = (args.command, args.action) if args.command == "bench" else (args.command,)
+    try:
+        res = COMMANDS[command](args)
+    except (UsageError, *EXPECTED_ERRORS) as e:
+        print(f"safebench: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("safebench: interrupted", file=sys.stderr)
+        sys.exit(130)
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        with contextlib.suppress(BrokenPipeError):
+            print("\n".join(_say(command, res)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The bench's certificate authority: issues device certificates for keys that live on SIMs.
+
+Only public keys come to the host: a card's key pair is generated on the card and the certificate
+for its public key is written back into the card's certificate file.
+"""
+
+import datetime
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_CERT = "ca.pem"
+CA_KEY = "ca.key"
+_DAY = datetime.timedelta(days=1)
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "safebench"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+class CertificateAuthority:
+    def __init__(self, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey):
+        self.cert, self.key = cert, key
+
+    @classmethod
+    def create(cls, common_name="safebench bench CA"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = _name(common_name)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(_now() - _DAY).not_valid_after(_now() + 3650 * _DAY)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                               critical=True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .sign(key, hashes.SHA256()))
+        return cls(cert, key)
+
+    @classmethod
+    def load(cls, cert_path, key_path):
+        cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+        key = serialization.load_pem_private_key(Path(key_path).read_bytes(), None)
+        return cls(cert, key)
+
+    @classmethod
+    def load_or_create(cls, folder):
+        """The CA kept in `folder` (ca.pem, ca.key), created there the first time."""
+        folder = Path(folder)
+        if (folder / CA_CERT).exists():
+            return cls.load(folder / CA_CERT, folder / CA_KEY)
+        ca = cls.create()
+        ca.save(folder)
+        return ca
+
+    def save(self, folder):
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        key_pem = self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption())
+        fd = os.open(folder / CA_KEY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key_pem)
+        (folder / CA_CERT).write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def issue_device(self, public_point: bytes, iccid: str) -> x509.Certificate:
+        """A TLS-client and signing certificate for the P-256 key `public_point` (04||X||Y) on SIM `iccid`."""
+        public_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_point)
+        return (x509.CertificateBuilder().subject_name(_name(f"device {iccid}")).issuer_name(self.cert.subject)
+                .public_key(public_key).serial_number(x509.random_serial_number())
+                .not_valid_before(_now() - _DAY).not_valid_after(_now() + 3650 * _DAY)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                               critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"urn:iccid:{iccid}")]),
+                               critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                               critical=False)
+                .sign(self.key, hashes.SHA256()))
