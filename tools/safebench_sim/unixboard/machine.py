@@ -4,9 +4,8 @@
 import os
 import select
 import sys
-import time
-
 import termios
+import time
 
 _saved_path = sys.path[:]
 sys.path.clear()
