@@ -38,9 +38,15 @@ def _start(argv, log_path):
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
-    line = proc.stdout.readline() if ready else b""
-    proc.stdout.close()
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
+        line = proc.stdout.readline() if ready else b""
+    except BaseException:  # Ctrl-C while it starts: it is in no state file yet, so stop it here
+        _stop(proc.pid)
+        proc.wait()
+        raise
+    finally:
+        proc.stdout.close()
     if not line:
         _stop(proc.pid)
         proc.wait()
@@ -113,10 +119,16 @@ class Bench:
     def _start_board(self, name, heap, modem, card):
         home = self.dir / name
         home.mkdir(exist_ok=True)
-        py = sys.executable
-        pids = {}
-        board = {"name": name, "type": "unix_sim", "heap": heap, "flash": str(home / "flash"), "pids": pids,
+        board = {"name": name, "type": "unix_sim", "heap": heap, "flash": str(home / "flash"), "pids": {},
                  "log": str(home / "bench.log")}
+        try:
+            return self._start_parts(board, home, modem, card)
+        except BaseException:
+            self._stop_all({"boards": [board]})
+            raise
+
+    def _start_parts(self, board, home, modem, card):
+        py, pids, heap = sys.executable, board["pids"], board["heap"]
         if modem is None:
             card_path = Path(card).absolute() if card else home / "card.json"
             if not card_path.exists():

@@ -1,0 +1,70 @@
+# APDU transport over AT+CSIM: reply variants of real modems, T=0 61xx/6Cxx handling, status words.
+from apdu import CardError, Csim, LogicalChannel, ModemReplyError, _parse_csim
+from atchannel import ATChannel
+from fakeuart import FakeUART
+
+
+def _ok(hexa):
+    return b'\r\n+CSIM: %d,"%s"\r\n\r\nOK\r\n' % (len(hexa), hexa)
+
+
+def test_reply_variants():
+    for line in (b'+CSIM: 6,"019000"', b"+CSIM: 6,019000", b'+CSIM:6,"019000"', b'+CSIM: 6,"019000"',
+                 b'+CSIM: 99,"019000"', b"+CSIM: 6, 019000"):
+        assert _parse_csim(line) == (b"\x01", 0x9000), line
+    assert _parse_csim(b'+CSIM: 4,"6a82"') == (b"", 0x6A82)
+
+
+def test_malformed_reply():
+    for line in (b'+CSIM: 3,"900"', b'+CSIM: 4,"zz00"', b"+CSIM: 0,"):
+        try:
+            _parse_csim(line)
+        except ModemReplyError:
+            continue
+        raise AssertionError(line)
+
+
+def test_open_select_get_response_close():
+    uart = FakeUART([_ok(b"019000"), _ok(b"9000"), _ok(b"6103"), _ok(b"AABBCC9000"), _ok(b"9000")])
+    ch = LogicalChannel(Csim(ATChannel(uart)))
+    ch.open(b"\xa0\x00\x00\x05\x59\x00\x10")
+    assert ch.send(0x84, le=3) == b"\xaa\xbb\xcc"
+    ch.close()
+    cmds = uart.commands()
+    assert cmds[0] == b'AT+CSIM=10,"0070000001"'
+    assert cmds[1] == b'AT+CSIM=24,"01A4040007A0000005590010"'
+    assert cmds[2] == b'AT+CSIM=10,"8184000003"'
+    assert cmds[3] == b'AT+CSIM=10,"81C0000003"'
+    assert cmds[4] == b'AT+CSIM=10,"0070800100"'
+
+
+def test_wrong_le_is_retried():
+    uart = FakeUART([_ok(b"6C02"), _ok(b"11229000")])
+    ch = LogicalChannel(Csim(ATChannel(uart)))
+    ch.number = 2
+    assert ch.send(0x84, le=0) == b"\x11\x22"
+    assert uart.commands()[1] == b'AT+CSIM=10,"8284000002"'
+
+
+def test_status_word_error_names_the_meaning():
+    uart = FakeUART([_ok(b"6A86")])
+    ch = LogicalChannel(Csim(ATChannel(uart)))
+    ch.number = 1
+    try:
+        ch.send(0x2A, 0, 1, b"\x84\x01\x01", what="Compute Signature Init")
+    except CardError as e:
+        assert e.sw == 0x6A86
+        assert "Compute Signature Init" in str(e) and "session already open" in str(e)
+    else:
+        raise AssertionError("no CardError")
+
+
+def test_select_failure_closes_the_channel():
+    uart = FakeUART([_ok(b"019000"), _ok(b"6A82"), _ok(b"9000")])
+    ch = LogicalChannel(Csim(ATChannel(uart)))
+    try:
+        ch.open(b"\xa0\x00")
+    except CardError as e:
+        assert e.sw == 0x6A82
+    assert ch.number is None
+    assert uart.commands()[-1] == b'AT+CSIM=10,"0070800100"'

@@ -1,0 +1,64 @@
+"""Bringing the simulated bench up and down, also when something fails, leaves nothing running."""
+
+import json
+
+import pytest
+
+from safebench.bench import Bench, BenchError
+
+
+@pytest.mark.timeout(60)
+def test_up_status_down(tmp_path, no_leftovers):
+    bench = Bench(tmp_path)
+    state = bench.up(heap="64K")
+    try:
+        board = state["boards"][0]
+        assert state["up"] and board["alive"]
+        assert board["heap"] == "64K"
+        assert (tmp_path / "sim0" / "tty").resolve().as_posix() == board["device"]
+        with pytest.raises(BenchError, match="already up"):
+            bench.up()
+    finally:
+        assert bench.down() == ["sim0"]
+    assert bench.status() == {"up": False, "boards": []}
+
+
+@pytest.mark.timeout(60)
+def test_failed_start_cleans_up(tmp_path, no_leftovers):
+    bench = Bench(tmp_path)
+    with pytest.raises(BenchError, match="did not start"):
+        bench.up(heap="lots")  # the board refuses it after the modem started: the modem must be stopped
+    assert bench.status()["boards"] == []
+
+
+@pytest.mark.timeout(60)
+def test_dead_part_shows_in_status(tmp_path, no_leftovers):
+    import os
+    import signal
+    bench = Bench(tmp_path)
+    state = bench.up()
+    try:
+        os.kill(state["boards"][0]["pids"]["modem"], signal.SIGKILL)
+        import time
+        for _ in range(100):
+            if not bench.status()["up"]:
+                break
+            time.sleep(0.02)
+        assert not bench.status()["up"]
+        with pytest.raises(BenchError, match="not running"):
+            bench.board()
+    finally:
+        bench.down()
+
+
+@pytest.mark.timeout(120)
+def test_cli_bench_json(run_cli, no_leftovers):
+    up = run_cli("bench", "up", "--json")
+    try:
+        assert up.returncode == 0, up.stderr
+        port = json.loads(up.stdout)["boards"][0]["port"]
+        status = json.loads(run_cli("--json", "bench", "status").stdout)
+        assert status["up"] and status["boards"][0]["port"] == port
+    finally:
+        down = run_cli("bench", "down")
+    assert "stopped: sim0" in down.stdout

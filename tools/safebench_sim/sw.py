@@ -1,0 +1,24 @@
+"""ISO 7816-4 / IoT SAFE status words, as named constants.
+
+Shared by the UICC transport and the applet so both speak the same numbers.
+"""
+
+OK = 0x9000
+MORE_DATA_AVAILABLE = 0x6100  # | number of bytes waiting for GET RESPONSE (00 = 256)
+WRONG_LENGTH = 0x6700
+LOGICAL_CHANNEL_NOT_SUPPORTED = 0x6881
+SECURITY_STATUS_NOT_SATISFIED = 0x6982
+CONDITIONS_NOT_SATISFIED = 0x6985
+INCORRECT_DATA = 0x6A80
+NO_FREE_CHANNEL = 0x6A81  # "function not supported": no logical channel left to open
+NOT_FOUND = 0x6A82
+INCORRECT_P1P2 = 0x6A86
+WRONG_OFFSET = 0x6B00  # offset at or beyond end of file
+WRONG_LE = 0x6C00  # | exact number of bytes available
+INS_NOT_SUPPORTED = 0x6D00
+CLA_NOT_SUPPORTED = 0x6E00
+
+
+def to_bytes(sw: int) -> bytes:
+    """Two-byte big-endian SW1 SW2."""
+    return sw.to_bytes(2, "big")
