@@ -62,3 +62,28 @@ def test_cli_bench_json(run_cli, no_leftovers):
     finally:
         down = run_cli("bench", "down")
     assert "stopped: sim0" in down.stdout
+
+
+@pytest.mark.timeout(60)
+def test_board_wired_to_an_existing_modem(tmp_path, no_leftovers):
+    """`bench up --modem PORT`: the board uses a modem it did not start (here one started by hand)."""
+    import subprocess
+    import sys
+
+    from safebench.provision import new_sim_card
+
+    new_sim_card(tmp_path / "card.json", tmp_path / "ca")
+    modem = subprocess.Popen([sys.executable, "-m", "safebench_sim.modem", "--card", str(tmp_path / "card.json")],
+                             stdout=subprocess.PIPE)
+    try:
+        port = json.loads(modem.stdout.readline())["port"]
+        bench = Bench(tmp_path / "state")
+        state = bench.up(modem=port)
+        try:
+            board = state["boards"][0]
+            assert board["modem"] == port and set(board["pids"]) == {"board"}
+        finally:
+            bench.down()
+    finally:
+        modem.terminate()
+        modem.wait(10)

@@ -26,3 +26,23 @@ def test_demo(run_cli, no_leftovers):
     assert res.returncode == 0, res.stdout + res.stderr
     for words in ("serial", "ICCID", "key ID", "subject", "signature verified", "Bench down"):
         assert words in res.stdout
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_during_demo_leaves_nothing(tmp_path, no_leftovers):
+    import os
+    import signal
+    import subprocess
+
+    from conftest import SAFEBENCH
+
+    demo = subprocess.Popen([SAFEBENCH, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                            env=dict(os.environ, SAFEBENCH_STATE=str(tmp_path / "state")))
+    for line in demo.stdout:
+        if b"Deploying" in line:  # the bench is up: interrupt in the middle of the work
+            break
+    demo.send_signal(signal.SIGINT)
+    out, err = demo.communicate(timeout=60)
+    assert demo.returncode == 130, err
+    assert b"interrupted" in err
+    assert not (tmp_path / "state" / "bench.json").exists()
