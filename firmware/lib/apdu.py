@@ -5,6 +5,7 @@
 # fetched with GET RESPONSE; 6Cxx asks for the same command again with the right Le.
 from binascii import hexlify, unhexlify
 
+from atchannel import ATError
 from micropython import const
 
 SW_OK = const(0x9000)
@@ -37,7 +38,7 @@ class ModemReplyError(Exception):
 
 
 class Csim:
-    """Raw APDU exchange through AT+CSIM: bytes in, (data, sw) out."""
+    """Raw APDU exchange through AT+CSIM: bytes in, (data, sw) out. The CLA carries the channel."""
 
     def __init__(self, at, timeout_ms=10000):
         self.at = at
@@ -47,67 +48,124 @@ class Csim:
     def exchange(self, apdu, timeout_ms=None):
         hexa = hexlify(apdu).upper()
         cmd = b"AT+CSIM=" + str(len(hexa)).encode() + b',"' + hexa + b'"'
-        lines = self.at.command(cmd, b"+CSIM:", timeout_ms or self.timeout_ms)
+        return self._ask(cmd, b"+CSIM:", timeout_ms)
+
+    def _ask(self, cmd, prefix, timeout_ms):
+        lines = self.at.command(cmd, prefix, timeout_ms or self.timeout_ms)
         self.apdus += 1
         if not lines:
-            raise ModemReplyError("no +CSIM line in the modem's answer")
-        return _parse_csim(lines[-1])
+            raise ModemReplyError("no %s line in the modem's answer" % prefix.decode())
+        return _parse_reply(lines[-1])
 
 
-def _parse_csim(line):
+class Cgla(Csim):
+    """Raw APDU exchange through AT+CGLA on a channel the modem opened with AT+CCHO (TS 27.007 8.43).
+
+    The modem puts the channel number into CLA itself, so commands go with the channel bits zero.
+    """
+
+    def __init__(self, at, session, timeout_ms=10000):
+        super().__init__(at, timeout_ms)
+        self.session = session
+
+    def exchange(self, apdu, timeout_ms=None):
+        hexa = hexlify(apdu).upper()
+        cmd = b"AT+CGLA=" + self.session + b"," + str(len(hexa)).encode() + b',"' + hexa + b'"'
+        return self._ask(cmd, b"+CGLA:", timeout_ms)
+
+
+def _parse_reply(line):
     # +CSIM: <len>,"<hex>" -- also unquoted, without the space, lower case; trust the hex, not <len>.
     _, _, rest = line.partition(b",")
     hexa = rest.strip().strip(b'"')
     if len(hexa) < 4 or len(hexa) % 2:
-        raise ModemReplyError("malformed +CSIM answer: %r" % line[:40])
+        raise ModemReplyError("malformed answer: %r" % line[:40])
     try:
         raw = unhexlify(hexa)
     except ValueError:
-        raise ModemReplyError("non-hex +CSIM answer: %r" % line[:40]) from None
+        raise ModemReplyError("non-hex answer: %r" % line[:40]) from None
     return raw[:-2], (raw[-2] << 8) | raw[-1]
 
 
 class LogicalChannel:
-    """An applet selected on its own logical channel; `send` handles the T=0 transport status words."""
+    """An applet selected on its own logical channel; `command` handles the T=0 transport status words.
+
+    The channel is opened with MANAGE CHANNEL through AT+CSIM; a modem that refuses that (some do)
+    is asked with AT+CCHO instead, and the APDUs then go through AT+CGLA.
+    """
 
     def __init__(self, csim, proprietary_cla=True):
         self.csim = csim
+        self.link = None  # csim, or a Cgla when the modem opened the channel
         self.number = None
         self._cla = 0x80 if proprietary_cla else 0x00
 
     def open(self, aid):
-        data, sw = self.csim.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x00, 0x00, 0x01)))
-        _check(sw, "MANAGE CHANNEL open")
-        self.number = data[0]
         try:
-            self._transmit(self.number, _INS_SELECT, 0x04, 0x00, aid, None, "SELECT applet")
+            data, sw = self.csim.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x00, 0x00, 0x01)))
+        except ATError:
+            return self._open_with_ccho(aid)
+        _check(sw, "MANAGE CHANNEL open")
+        self.link, self.number = self.csim, data[0]
+        try:
+            self._checked(self.number, _INS_SELECT, 0x04, 0x00, aid, None, "SELECT applet")
         except Exception:
             self.close()
             raise
 
+    def _open_with_ccho(self, aid):
+        lines = self.csim.at.command(b'AT+CCHO="' + hexlify(aid).upper() + b'"', b"+CCHO:", bare=True)
+        if not lines:
+            raise ModemReplyError("no session id in the AT+CCHO answer")
+        session = lines[-1].split(b":")[-1].strip()  # `+CCHO: 1`, or a bare `1`
+        self.link, self.number = Cgla(self.csim.at, session, self.csim.timeout_ms), 0
+
     def close(self):
-        if self.number is None:
+        link, number = self.link, self.number
+        self.link = self.number = None
+        if link is None:
             return
-        number, self.number = self.number, None
-        _, sw = self.csim.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x80, number, 0x00)))
-        _check(sw, "MANAGE CHANNEL close")
+        if link is self.csim:
+            _, sw = link.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x80, number, 0x00)))
+            _check(sw, "MANAGE CHANNEL close")
+        else:
+            link.at.command(b"AT+CCHC=" + link.session)
+
+    def command(self, ins, p1=0, p2=0, data=None, le=None, timeout_ms=None):
+        """One command to the selected applet; returns (data, sw) after the T=0 transport rules."""
+        if self.link is None:
+            return b"", 0x6881
+        cla = self._cla | self.number
+        resp, sw = self.link.exchange(_apdu(cla, ins, p1, p2, data, le), timeout_ms)
+        if sw >> 8 == 0x6C:  # wrong Le: the card says how many bytes it has
+            resp, sw = self.link.exchange(_apdu(cla, ins, p1, p2, data, sw & 0xFF), timeout_ms)
+        if sw >> 8 != 0x61:
+            return resp, sw
+        out = bytearray(resp)
+        while sw >> 8 == 0x61:  # T=0: data waiting, fetch it with GET RESPONSE
+            resp, sw = self.link.exchange(bytes((cla & 0x83, _INS_GET_RESPONSE, 0, 0, sw & 0xFF)))
+            out += resp
+        return bytes(out), sw
 
     def send(self, ins, p1=0, p2=0, data=None, le=None, what="", timeout_ms=None):
         """One command to the selected applet; returns its response data or raises CardError."""
-        if self.number is None:
-            raise CardError(0x6881, what)
-        return self._transmit(self._cla | self.number, ins, p1, p2, data, le, what, timeout_ms)
-
-    def _transmit(self, cla, ins, p1, p2, data, le, what, timeout_ms=None):
-        resp, sw = self.csim.exchange(_apdu(cla, ins, p1, p2, data, le), timeout_ms)
-        if sw >> 8 == 0x6C:  # wrong Le: the card says how many bytes it has
-            resp, sw = self.csim.exchange(_apdu(cla, ins, p1, p2, data, sw & 0xFF), timeout_ms)
-        out = bytearray(resp)
-        while sw >> 8 == 0x61:  # T=0: data waiting, fetch it with GET RESPONSE
-            resp, sw = self.csim.exchange(bytes((cla & 0x83, _INS_GET_RESPONSE, 0, 0, sw & 0xFF)))
-            out += resp
+        resp, sw = self.command(ins, p1, p2, data, le, timeout_ms)
         _check(sw, what)
-        return bytes(out)
+        return resp
+
+    def _checked(self, cla_channel, ins, p1, p2, data, le, what):
+        resp, sw = self.link.exchange(_apdu(cla_channel, ins, p1, p2, data, le))
+        _check(sw, what)
+        return resp
+
+
+def close_stale_channels(csim, channels=(1, 2, 3)):
+    """Close logical channels a previous run left open (modems keep them across host restarts)."""
+    for n in channels:
+        try:
+            csim.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x80, n, 0x00)))
+        except ATError:
+            return
 
 
 def _apdu(cla, ins, p1, p2, data, le):

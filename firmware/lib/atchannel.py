@@ -46,10 +46,11 @@ class ATChannel:
         self.received = 0
         self.commands = 0
 
-    def command(self, cmd, prefix=None, timeout_ms=3000):
+    def command(self, cmd, prefix=None, timeout_ms=3000, bare=False):
         """Send `cmd` (str or bytes, without CR); return its information lines as a list of bytes.
 
-        With `prefix` (e.g. b"+CSIM:") only lines starting with it are replies; other lines are URCs.
+        With `prefix` (e.g. b"+CSIM:") only lines starting with it are replies, and other lines are
+        URCs, unless `bare`: then a line without any prefix is a reply too (modems differ there).
         """
         if isinstance(cmd, str):
             cmd = cmd.encode()
@@ -74,7 +75,7 @@ class ATChannel:
                 raise _cme(line)
             if prefix is not None and line.startswith(prefix):
                 lines.append(line)
-            elif prefix is None and not _looks_unsolicited(line):
+            elif (prefix is None or bare) and not _looks_unsolicited(line):
                 lines.append(line)
             elif self.urc:
                 self.urc(line)

@@ -7,11 +7,12 @@ from binascii import hexlify, unhexlify
 
 import jsonrpc
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 E_AT_TIMEOUT = -32001
 E_MODEM = -32002
 E_CARD = -32003
 E_MODEM_REPLY = -32004
+_SW_CHANNEL_CLOSED = 0x6881
 
 _sim = None
 
@@ -30,52 +31,72 @@ def _bytes(value, name, size=None):
     return b
 
 
+def _ref(value, name):
+    """An object reference from JSON: {"label": "..."} or a hex ID string."""
+    if isinstance(value, dict) and isinstance(value.get("label"), str):
+        return value["label"]
+    return _bytes(value, name)
+
+
 class Sim:
-    """The modem's AT channel and the IoT SAFE applet behind it, opened per request."""
+    """The modem and the IoT SAFE applet behind it, on a logical channel kept open between requests."""
 
     def __init__(self):
         import board
         from apdu import Csim
         from atchannel import ATChannel
+        from modem import for_board
 
-        self.at = ATChannel(board.modem_uart())
+        self.at = ATChannel(board.modem_uart(), self._urc)
+        self.modem = for_board(board, self.at)
         self.csim = Csim(self.at)
-        self._ready = False
+        self.card = None
+        self._stale = True  # channels a previous run may have left open are closed before the first use
+        self.urcs = []
 
-    def modem(self):
-        if not self._ready:
-            for _ in range(3):  # the modem may still be booting or mid-URC
-                try:
-                    self.at.command("AT", timeout_ms=500)
-                    break
-                except Exception:
-                    pass
-            self.at.command("ATE0")
-            self.at.command("AT+CMEE=1")
-            self._ready = True
-        return self.at
-
-    def iccid(self):
-        for cmd, prefix in (("AT+CCID", b"+CCID:"), ("AT+QCCID", b"+QCCID:"), ("AT+CICCID", b"+ICCID:")):
-            try:
-                lines = self.modem().command(cmd, prefix)
-            except Exception:
-                continue
-            if lines:
-                return lines[0][len(prefix):].strip().strip(b'"').decode()
-        return None
+    def _urc(self, line):
+        if line in (b"RDY", b"APP RDY") or line.startswith(b"+CPIN:"):
+            self.modem.lost()  # the modem rebooted: settings and channels are gone
+            self.card = None
+        self.urcs.append(line)
+        del self.urcs[:-8]
 
     def applet(self, fn):
-        """Run fn(iotsafe) with the applet selected on a fresh logical channel, closed afterwards."""
-        from iotsafe import IoTSafe
+        """fn(iotsafe) with the applet selected; the channel is reopened once if the card lost it."""
+        from apdu import CardError
 
-        self.modem()
-        card = IoTSafe(self.csim)
-        card.open()
-        try:
-            return fn(card)
-        finally:
-            card.close()
+        for attempt in (0, 1):
+            card = self._open()
+            try:
+                return fn(card)
+            except CardError as e:
+                if e.sw != _SW_CHANNEL_CLOSED or attempt:
+                    raise
+                self.card = None
+            except Exception:
+                self.card = None  # modem trouble: what the card has open is unknown until reopened
+                self._stale = True
+                self.modem.lost()
+                raise
+
+    def _open(self):
+        if self.card is None:
+            from apdu import close_stale_channels
+            from iotsafe import IoTSafe
+
+            self.modem.ready()
+            if self._stale:
+                close_stale_channels(self.csim)
+                self._stale = False
+            card = IoTSafe(self.csim)
+            card.open()
+            self.card = card
+        return self.card
+
+    def keys(self):
+        from simkeys import SimKeys
+
+        return SimKeys(self._open(), self.modem.network_time)
 
 
 def sim():
@@ -84,6 +105,16 @@ def sim():
         _sim = Sim()
     return _sim
 
+
+def _record(r):
+    out = {"kind": r.get("kind"), "id": _hex(r.get("id", b"")),
+           "attributes": {"%02X" % t: _hex(v) for t, v in r["attributes"].items()}}
+    if "label" in r:
+        out["label"] = r["label"].decode()
+    return out
+
+
+# -- methods ----------------------------------------------------------------------------------
 
 def info():
     import gc
@@ -96,34 +127,85 @@ def info():
             "mpy": getattr(sys.implementation, "_mpy", 0) & 0xFF, "mem_free": gc.mem_free()}
 
 
-def sim_info():
-    return {"iccid": sim().iccid()}
+def sim_info(objects=True):
+    s = sim()
+    res = {"iccid": s.modem.iccid()}
+
+    def read(card):
+        res["applet"] = {"%02X" % t: _hex(v) for t, v in card.applet_info().items()}
+        if objects:
+            res["objects"] = [_record(r) for r in card.objects()]
+
+    s.applet(read)
+    return res
 
 
 def sim_read_file(file="02"):
-    file_id = _bytes(file, "file")
-    return {"file": file.upper(), "data": _hex(sim().applet(lambda c: c.read_file(file_id)))}
+    f = _ref(file, "file")
+    return {"data": _hex(sim().applet(lambda c: c.read_file(f)))}
 
 
-def sim_sign(message=None, hash=None, key="01"):
-    """Sign a message (hashed here with SHA-256) or a SHA-256 digest with a private key on the SIM."""
+def sim_sign(message=None, hash=None, key="01", on_card_hash=False):
+    """Sign a message (hashed here with SHA-256, or on the card) or a SHA-256 digest with a SIM key."""
     if (message is None) == (hash is None):
         raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "give exactly one of message or hash")
-    if hash is None:
-        import hashlib
-
-        digest = hashlib.sha256(_bytes(message, "message")).digest()
-    else:
+    k = _ref(key, "key")
+    if hash is not None:
         digest = _bytes(hash, "hash", 32)
-    key_id = _bytes(key, "key")
-    sig = sim().applet(lambda c: c.sign_hash(key_id, digest))
-    return {"key": key.upper(), "alg": "ES256", "hash": _hex(digest), "signature": _hex(sig)}
+        sig = sim().applet(lambda c: c.sign_hash(k, digest))
+        return {"alg": "ES256", "hash": _hex(digest), "signature": _hex(sig)}
+    msg = _bytes(message, "message")
+    if on_card_hash:
+        return {"alg": "ES256", "signature": _hex(sim().applet(lambda c: c.sign_message(k, msg)))}
+    import hashlib
+
+    digest = hashlib.sha256(msg).digest()
+    sig = sim().applet(lambda c: c.sign_hash(k, digest))
+    return {"alg": "ES256", "hash": _hex(digest), "signature": _hex(sig)}
+
+
+def sim_verify(hash, signature, key="01"):
+    """Check an ECDSA signature over a SHA-256 digest with a public key on the SIM."""
+    k, digest, sig = _ref(key, "key"), _bytes(hash, "hash", 32), _bytes(signature, "signature", 64)
+    return {"valid": sim().applet(lambda c: c.verify_hash(k, digest, sig))}
 
 
 def sim_random(length=16):
-    if not 1 <= length <= 256:
+    if not isinstance(length, int) or not 1 <= length <= 256:
         raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "length must be 1..256")
     return {"random": _hex(sim().applet(lambda c: c.random(length)))}
+
+
+def sim_keygen(key):
+    """Refresh the key pair in a private key container; returns the new public key."""
+    k = _ref(key, "key")
+    return {"public_key": _hex(sim().applet(lambda c: c.generate_key_pair(k)))}
+
+
+def sim_read_pubkey(key="01"):
+    k = _ref(key, "key")
+    return {"public_key": _hex(sim().applet(lambda c: c.read_public_key(k)))}
+
+
+def sim_apdu(apdu):
+    """Raw APDU on the applet's channel (lab use); the channel bits of CLA are set here."""
+    raw = _bytes(apdu, "apdu")
+    if not 4 <= len(raw) <= 261:
+        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "apdu must be 4..261 bytes")
+
+    def send(card):
+        ch = card.channel
+        data = raw[5:5 + raw[4]] if len(raw) > 5 else None
+        le = raw[-1] if len(raw) == 5 or (len(raw) > 5 and len(raw) == 6 + raw[4]) else None
+        return ch.command(raw[1], raw[2], raw[3], data, le)
+
+    data, sw = sim().applet(send)
+    return {"data": _hex(data), "sw": "%04X" % sw}
+
+
+def modem_time():
+    t = sim().modem.network_time()
+    return {"utc": None if t is None else "%04d-%02d-%02dT%02d:%02d:%02dZ" % t}
 
 
 METHODS = {
@@ -131,7 +213,12 @@ METHODS = {
     "sim.info": sim_info,
     "sim.read_file": sim_read_file,
     "sim.sign": sim_sign,
+    "sim.verify": sim_verify,
     "sim.random": sim_random,
+    "sim.keygen": sim_keygen,
+    "sim.read_pubkey": sim_read_pubkey,
+    "sim.apdu": sim_apdu,
+    "modem.time": modem_time,
 }
 
 

@@ -1,5 +1,5 @@
 # APDU transport over AT+CSIM: reply variants of real modems, T=0 61xx/6Cxx handling, status words.
-from apdu import CardError, Csim, LogicalChannel, ModemReplyError, _parse_csim
+from apdu import CardError, Csim, LogicalChannel, ModemReplyError, _parse_reply
 from atchannel import ATChannel
 from fakeuart import FakeUART
 
@@ -11,14 +11,14 @@ def _ok(hexa):
 def test_reply_variants():
     for line in (b'+CSIM: 6,"019000"', b"+CSIM: 6,019000", b'+CSIM:6,"019000"', b'+CSIM: 6,"019000"',
                  b'+CSIM: 99,"019000"', b"+CSIM: 6, 019000"):
-        assert _parse_csim(line) == (b"\x01", 0x9000), line
-    assert _parse_csim(b'+CSIM: 4,"6a82"') == (b"", 0x6A82)
+        assert _parse_reply(line) == (b"\x01", 0x9000), line
+    assert _parse_reply(b'+CSIM: 4,"6a82"') == (b"", 0x6A82)
 
 
 def test_malformed_reply():
     for line in (b'+CSIM: 3,"900"', b'+CSIM: 4,"zz00"', b"+CSIM: 0,"):
         try:
-            _parse_csim(line)
+            _parse_reply(line)
         except ModemReplyError:
             continue
         raise AssertionError(line)
@@ -41,7 +41,7 @@ def test_open_select_get_response_close():
 def test_wrong_le_is_retried():
     uart = FakeUART([_ok(b"6C02"), _ok(b"11229000")])
     ch = LogicalChannel(Csim(ATChannel(uart)))
-    ch.number = 2
+    ch.link, ch.number = ch.csim, 2
     assert ch.send(0x84, le=0) == b"\x11\x22"
     assert uart.commands()[1] == b'AT+CSIM=10,"8284000002"'
 
@@ -49,7 +49,7 @@ def test_wrong_le_is_retried():
 def test_status_word_error_names_the_meaning():
     uart = FakeUART([_ok(b"6A86")])
     ch = LogicalChannel(Csim(ATChannel(uart)))
-    ch.number = 1
+    ch.link, ch.number = ch.csim, 1
     try:
         ch.send(0x2A, 0, 1, b"\x84\x01\x01", what="Compute Signature Init")
     except CardError as e:
@@ -68,3 +68,22 @@ def test_select_failure_closes_the_channel():
         assert e.sw == 0x6A82
     assert ch.number is None
     assert uart.commands()[-1] == b'AT+CSIM=10,"0070800100"'
+
+
+def test_ccho_cgla_fallback():
+    # A modem that refuses MANAGE CHANNEL through AT+CSIM: the channel comes from AT+CCHO instead.
+    uart = FakeUART([b"\r\nERROR\r\n", b"\r\n+CCHO: 7\r\n\r\nOK\r\n",
+                     b'\r\n+CGLA: 10,"0102039000"\r\n\r\nOK\r\n', b"\r\nOK\r\n"])
+    ch = LogicalChannel(Csim(ATChannel(uart)))
+    ch.open(b"\xa0\x00\x00\x05\x59\x00\x10")
+    assert ch.send(0x84, le=3) == b"\x01\x02\x03"
+    ch.close()
+    cmds = uart.commands()
+    assert cmds[1] == b'AT+CCHO="A0000005590010"'
+    assert cmds[2] == b'AT+CGLA=7,10,"8084000003"'  # channel bits zero: the modem fills them in
+    assert cmds[3] == b"AT+CCHC=7"
+
+
+def test_closed_channel_is_6881():
+    ch = LogicalChannel(Csim(ATChannel(FakeUART())))
+    assert ch.command(0x84, le=1) == (b"", 0x6881)

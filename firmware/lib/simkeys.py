@@ -1,0 +1,45 @@
+# The SIM's keys as a TLS client needs them: certificate, trust anchor, ECDHE and signatures on the card.
+#
+# Container roles follow the generic card layout (iotsafe-interface.md 3.5): 01 signing key pair,
+# 02 client certificate, 03 CA certificate, 04 ephemeral ECDH pair, 05 peer public key. A board whose
+# SIM is laid out differently passes its own `roles`.
+ROLES = {"signing_key": b"\x01", "client_cert": b"\x02", "ca_cert": b"\x03", "ephemeral_key": b"\x04",
+         "peer_key": b"\x05"}
+
+
+class SimKeys:
+    def __init__(self, card, clock=None, roles=ROLES):
+        self.card = card  # an open iotsafe.IoTSafe
+        self.clock = clock  # () -> (y, m, d, hh, mm, ss) UTC, or None when the network time is unknown
+        self.roles = roles
+        self.apdus_before = card.channel.csim.apdus
+
+    def certificate(self):
+        return self.card.read_file(self.roles["client_cert"])
+
+    def trust_anchor(self):
+        return self.card.read_file(self.roles["ca_cert"])
+
+    def ephemeral(self):
+        """A fresh ECDHE key pair on the card; returns its public point 04||X||Y."""
+        return self.card.generate_key_pair(self.roles["ephemeral_key"])
+
+    def ecdh(self, peer_point):
+        """The ECDHE shared secret (X coordinate) of the ephemeral key and the peer's point."""
+        self.card.put_public_key(self.roles["peer_key"], peer_point)
+        return self.card.compute_dh(self.roles["ephemeral_key"], self.roles["peer_key"])
+
+    def sign_sha256(self, digest):
+        return self.card.sign_hash(self.roles["signing_key"], digest)
+
+    def verify_sha256(self, point, digest, signature):
+        """Check a peer's ECDSA signature on the card (Put Public Key, then Verify Signature)."""
+        self.card.put_public_key(self.roles["peer_key"], point)
+        return self.card.verify_hash(self.roles["peer_key"], digest, signature)
+
+    def now(self):
+        return self.clock() if self.clock else None
+
+    def apdus(self):
+        """APDUs sent since these keys were handed out, for measurements."""
+        return self.card.channel.csim.apdus - self.apdus_before
