@@ -45,7 +45,12 @@ class Modem:
 
     def network_time(self):
         """UTC (y, m, d, hh, mm, ss) from the network clock (AT+CCLK?), or None if it is not set."""
-        lines = self.ready().at.command(b"AT+CCLK?", b"+CCLK:")
+        try:
+            lines = self.ready().at.command(b"AT+CCLK?", b"+CCLK:")
+        except ATError as e:
+            if type(e).__name__ == "ATTimeout":
+                raise
+            return None  # a modem without a network clock: the time is unknown, not an error
         return parse_cclk(lines[0]) if lines else None
 
     def open_tcp(self, host, port):

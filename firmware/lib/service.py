@@ -13,6 +13,8 @@ E_MODEM = -32002
 E_CARD = -32003
 E_MODEM_REPLY = -32004
 _SW_CHANNEL_CLOSED = 0x6881
+SIGNING_KEY = b"\x01"
+CLIENT_CERT = b"\x02"
 
 _sim = None
 
@@ -53,6 +55,16 @@ class Sim:
         self.card = None
         self._stale = True  # channels a previous run may have left open are closed before the first use
         self.urcs = []
+        self._identity = None
+
+    def identity(self):
+        """(ICCID, kid) of the SIM; kid = SHA-256 of its client certificate. Read once per boot."""
+        if self._identity is None:
+            import hashlib
+
+            cert = self.applet(lambda c: c.read_file(CLIENT_CERT))
+            self._identity = (self.modem.iccid(), hashlib.sha256(cert).digest())
+        return self._identity
 
     def _urc(self, line):
         if line in (b"RDY", b"APP RDY") or line.startswith(b"+CPIN:"):
@@ -203,6 +215,28 @@ def sim_apdu(apdu):
     return {"data": _hex(data), "sw": "%04X" % sw}
 
 
+_counter = None
+
+
+def reading():
+    """One sensor reading signed by the SIM as COSE_Sign1 over SenML-CBOR, with a never-repeating seq."""
+    global _counter
+    import board
+    from modem import epoch_seconds
+    from reading import signed_reading
+    from seqcounter import SeqCounter
+
+    s = sim()
+    iccid, kid = s.identity()
+    now = s.modem.network_time()
+    if _counter is None:
+        _counter = SeqCounter()
+    seq = _counter.next()
+    t = None if now is None else epoch_seconds(now)
+    cose = s.applet(lambda c: signed_reading(c, SIGNING_KEY, kid, iccid, seq, board.read_sensor(), t))
+    return {"seq": seq, "kid": _hex(kid), "cose": _hex(cose)}
+
+
 def modem_time():
     t = sim().modem.network_time()
     return {"utc": None if t is None else "%04d-%02d-%02dT%02d:%02d:%02dZ" % t}
@@ -219,6 +253,7 @@ METHODS = {
     "sim.read_pubkey": sim_read_pubkey,
     "sim.apdu": sim_apdu,
     "modem.time": modem_time,
+    "reading": reading,
 }
 
 

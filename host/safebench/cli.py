@@ -92,6 +92,70 @@ def cmd_sign(args):
         return {"port": port, **sign_and_verify(dev, _message(args), _ca(args))}
 
 
+def _registry(args):
+    from .readings import Registry
+
+    return Registry(Path(args.state) / "registry.json")
+
+
+def cmd_provision(args):
+    from .provision import register_device
+
+    port, _ = _target(args)
+    with Device(port) as dev:
+        dev.connect()
+        return {"port": port, **register_device(dev, _ca(args), _registry(args))}
+
+
+def cmd_read(args):
+    """Take signed readings, check each as it arrives, and save them (base64 COSE, one per line)."""
+    import base64
+
+    from .readings import check
+
+    port, _ = _target(args)
+    registry, ca, verdicts = _registry(args), _ca(args), []
+    last_seq = registry.last_seq()
+    out = open(args.out, "a") if args.out else None
+    try:
+        with Device(port) as dev:
+            dev.connect()
+            for _ in range(args.count):
+                cose = bytes.fromhex(dev.call("reading")["cose"])
+                if out:
+                    out.write(base64.b64encode(cose).decode() + "\n")
+                    out.flush()
+                verdict = check(cose, registry, ca, last_seq)
+                verdicts.append(verdict.as_dict())
+                if not args.json:
+                    print(_say_verdict(verdict.as_dict()), flush=True)
+    finally:
+        registry.save()
+        if out:
+            out.close()
+    return {"port": port, "readings": verdicts}
+
+
+def cmd_verify(args):
+    """Check saved readings against the registry; the exit status is 1 if any fails."""
+    import base64
+
+    from .readings import check
+
+    registry, ca, last_seq = _registry(args), _ca(args), {}
+    src = sys.stdin if args.file == "-" else open(args.file)
+    with src:
+        verdicts = [check(base64.b64decode(line), registry, ca, last_seq).as_dict() for line in src if line.strip()]
+    return {"readings": verdicts, "failed": sum(not v["verified"] for v in verdicts)}
+
+
+def _say_verdict(v):
+    values = ", ".join(f"{x['name']}={x['value']:.2f} {x['unit']}" if isinstance(x["value"], float)
+                       else f"{x['name']}={x['value']}" for x in v["values"])
+    status = "verified" if v["verified"] else f"REJECTED: {v['reason']}"
+    return f"seq {v['seq']} {v['iccid']} {values} [{status}]"
+
+
 def cmd_demo(args):
     """Bring up a simulated bench unless one is running, deploy, sign, verify, and clean up."""
     from .demo import run_demo
@@ -107,6 +171,9 @@ COMMANDS = {
     ("info",): cmd_info,
     ("sign",): cmd_sign,
     ("demo",): cmd_demo,
+    ("provision",): cmd_provision,
+    ("read",): cmd_read,
+    ("verify",): cmd_verify,
 }
 
 
@@ -133,6 +200,13 @@ def _say(command, res):
     if command == ("info",):
         return [f"{res['board']} on {res['port']}: firmware {res['firmware']}, MicroPython {res['micropython']}, "
                 f"{res['mem_free']} bytes free, SIM ICCID {res['sim']['iccid']}"]
+    if command == ("provision",):
+        return [f"registered SIM {res['iccid']}: {res['subject']}, kid {res['kid'][:16]}..."]
+    if command == ("read",):
+        return []  # printed as the readings arrived
+    if command == ("verify",):
+        return [_say_verdict(v) for v in res["readings"]] + [
+            f"{len(res['readings']) - res['failed']} of {len(res['readings'])} readings verified"]
     if command == ("sign",):
         return [f"signed by SIM {res['iccid']} key {res['key']}: {res['signature']}",
                 f"certificate: {res['subject']} (issued by {res['issuer']})", "signature verified"]
@@ -168,6 +242,16 @@ def _parser():
     what.add_argument("--message", default="hello from safebench", help="text to sign")
     what.add_argument("--hex", help="bytes to sign, in hex")
     sign.add_argument("--ca", help="CA certificate (PEM) that must have issued the SIM's certificate")
+    prov = sub.add_parser("provision", parents=[common, target],
+                          help="check the SIM's certificate against the CA and register the device")
+    prov.add_argument("--ca", help="CA certificate (PEM) that must have issued the SIM's certificate")
+    read = sub.add_parser("read", parents=[common, target], help="take signed readings and check them")
+    read.add_argument("--count", type=int, default=1, help="how many readings (default 1)")
+    read.add_argument("--out", help="append the readings to this file (base64 COSE, one per line)")
+    read.add_argument("--ca", help="CA certificate (PEM) of the devices")
+    ver = sub.add_parser("verify", parents=[common], help="check saved readings; exit 1 if any fails")
+    ver.add_argument("file", help="file of readings (base64 COSE, one per line), or - for stdin")
+    ver.add_argument("--ca", help="CA certificate (PEM) of the devices")
     demo = sub.add_parser("demo", parents=[common], help="the whole path on a simulated bench")
     demo.add_argument("--heap", default="256K", help="heap of the simulated board (default 256K)")
     return ap
@@ -189,8 +273,12 @@ def main(argv=None):
     if args.json:
         print(json.dumps(res, indent=1))
     else:
+        lines = _say(command, res)
         with contextlib.suppress(BrokenPipeError):
-            print("\n".join(_say(command, res)))
+            if lines:
+                print("\n".join(lines))
+    if res.get("failed"):  # e.g. `verify`: readings that did not check out
+        sys.exit(1)
 
 
 if __name__ == "__main__":

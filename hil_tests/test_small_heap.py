@@ -1,0 +1,24 @@
+"""The signed-reading path fits the 64 KB heap of a small 32-bit board (`bench up --heap 64K`)."""
+
+import pytest
+
+from safebench import deploy
+from safebench.bench import Bench
+from safebench.device import Device
+
+
+@pytest.mark.timeout(120)
+def test_reading_and_signature_in_64k(simulated, tmp_path):
+    bench = Bench(tmp_path / "bench64")
+    bench.up(heap="64K")
+    try:
+        board = bench.board()
+        deploy.deploy(board["port"], board["type"], tmp_path / "build")
+        with Device(board["port"]) as dev:
+            dev.connect()
+            assert dev.call("sim.sign", message="00")["signature"]
+            reading = dev.call("reading")
+            assert reading["seq"] == 1 and reading["cose"]
+            assert dev.call("info")["mem_free"] > 0
+    finally:
+        bench.down()
