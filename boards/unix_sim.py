@@ -3,19 +3,19 @@
 # the sensor is simulated: a temperature drifting slowly with time.
 import time
 
-from machine import UART
+from board_common import open_uart
 
 NAME = "unix-sim"
 MODEM = "generic"  # the simulated modem also speaks the quectel and simcom dialects
-MODEM_UART = 1
 MODEM_BAUD = 115200
+_UART = 1
 
 
 def modem_uart():
-    return UART(MODEM_UART, MODEM_BAUD, timeout=20, timeout_char=5)
+    return open_uart(_UART, MODEM_BAUD)
 
 
-def modem_power_on():
+def modem_power_on(uart):
     pass  # the simulated modem is always powered
 
 

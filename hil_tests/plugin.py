@@ -33,7 +33,7 @@ def bench(request, tmp_path_factory):
     if request.config.getoption("--port"):
         yield None
         return
-    b = Bench(tmp_path_factory.mktemp("bench"))
+    b = Bench(tmp_path_factory.mktemp("bench"), attached=True)
     b.up(heap=request.config.getoption("--heap"))
     try:
         yield b

@@ -9,7 +9,7 @@ from safebench.device import Device
 
 @pytest.mark.timeout(120)
 def test_reading_and_signature_in_64k(simulated, tmp_path):
-    bench = Bench(tmp_path / "bench64")
+    bench = Bench(tmp_path / "bench64", attached=True)
     bench.up(heap="64K")
     try:
         board = bench.board()

@@ -49,7 +49,9 @@ class Sim:
         from atchannel import ATChannel
         from modem import for_board
 
-        self.at = ATChannel(board.modem_uart(), self._urc)
+        uart = board.modem_uart()
+        board.modem_power_on(uart)
+        self.at = ATChannel(uart, self._urc)
         self.modem = for_board(board, self.at)
         self.csim = Csim(self.at)
         self.card = None
@@ -237,6 +239,13 @@ def reading():
     return {"seq": seq, "kid": _hex(kid), "cose": _hex(cose)}
 
 
+def tls_echo(**params):
+    """A TLS 1.3 session with the SIM's keys: one line each way (tls_rpc.py; docs/protocol.md)."""
+    from tls_rpc import echo
+
+    return echo(sim(), **params)
+
+
 def modem_time():
     t = sim().modem.network_time()
     return {"utc": None if t is None else "%04d-%02d-%02dT%02d:%02d:%02dZ" % t}
@@ -253,6 +262,7 @@ METHODS = {
     "sim.read_pubkey": sim_read_pubkey,
     "sim.apdu": sim_apdu,
     "modem.time": modem_time,
+    "tls.echo": tls_echo,
     "reading": reading,
 }
 

@@ -5,6 +5,7 @@ bench outlives the command that started it, as plugged-in hardware does; `.bench
 what is running where, and `down` stops exactly that.
 """
 
+import ctypes
 import json
 import os
 import select
@@ -19,6 +20,7 @@ from . import provision
 STATE_FILE = "bench.json"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
+PR_SET_PDEATHSIG = 1
 
 
 class BenchError(Exception):
@@ -33,11 +35,18 @@ def _alive(pid):
         return False
 
 
-def _start(argv, log_path):
-    """Start a simulator process in its own session; return its pid and the JSON line it prints when ready."""
+def _die_with_parent():
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _start(argv, log_path, attached=False):
+    """Start a simulator process in its own session; return its pid and the JSON line it prints when ready.
+
+    An `attached` part is stopped by the kernel when the process that started it dies, however it dies.
+    """
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent if attached else None)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
         line = proc.stdout.readline() if ready else b""
@@ -87,9 +96,13 @@ def _stop(pid):
 
 
 class Bench:
-    def __init__(self, state_dir=".bench"):
+    """The bench in `state_dir`. An `attached` bench (for test sessions) ends with the process that
+    started it; a detached one (`safebench bench up`) runs until `down`, as plugged-in hardware does."""
+
+    def __init__(self, state_dir=".bench", attached=False):
         self.dir = Path(state_dir).absolute()
         self.state_path = self.dir / STATE_FILE
+        self.attached = attached
 
     def status(self):
         """What runs, as recorded by `up`, with each process checked to be alive."""
@@ -101,7 +114,7 @@ class Bench:
         state["up"] = bool(state["boards"]) and all(b["alive"] for b in state["boards"])
         return state
 
-    def up(self, heap="256K", modem=None, card=None, boards=1):
+    def up(self, heap="256K", modem=None, card=None, boards=1, dialect="generic"):
         """Start `boards` simulated boards, each with a simulated modem (or wired to `modem`, a port)."""
         if self.status()["boards"]:
             raise BenchError(f"a bench is already up in {self.dir}: run `safebench bench down` first")
@@ -109,18 +122,18 @@ class Bench:
         state = {"boards": []}
         try:
             for i in range(boards):
-                state["boards"].append(self._start_board(f"sim{i}", heap, modem, card))
+                state["boards"].append(self._start_board(f"sim{i}", heap, modem, card, dialect))
                 self._save(state)
         except BaseException:
             self._stop_all(state)
             raise
         return self.status()
 
-    def _start_board(self, name, heap, modem, card):
+    def _start_board(self, name, heap, modem, card, dialect="generic"):
         home = self.dir / name
         home.mkdir(exist_ok=True)
         board = {"name": name, "type": "unix_sim", "heap": heap, "flash": str(home / "flash"), "pids": {},
-                 "log": str(home / "bench.log")}
+                 "log": str(home / "bench.log"), "dialect": dialect}
         try:
             return self._start_parts(board, home, modem, card)
         except BaseException:
@@ -135,13 +148,13 @@ class Bench:
                 provision.new_sim_card(card_path, self.dir / "ca")
             trace = home / "trace.jsonl"
             m = _start([py, "-m", "safebench_sim.modem", "--card", str(card_path), "--link", str(home / "modem"),
-                        "--trace", str(trace)], board["log"])
+                        "--trace", str(trace), "--dialect", board["dialect"]], board["log"], self.attached)
             pids["modem"] = m["pid"]
-            board.update(card=str(card_path), trace=str(trace))
+            board.update(card=str(card_path), trace=str(trace), modem_control=m.get("control"))
             modem = m["port"]
         board["modem"] = modem
         b = _start([py, "-m", "safebench_sim.board", "--flash", board["flash"], "--link", str(home / "tty"),
-                    "--uart1", modem, "--heap", heap, "--log", board["log"]], board["log"])
+                    "--uart1", modem, "--heap", heap, "--log", board["log"]], board["log"], self.attached)
         pids["board"] = b["pid"]
         board.update(port=b["link"], device=b["port"])
         return board

@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def _message(args):
 # ---- commands ------------------------------------------------------------------------------------
 
 def cmd_bench_up(args):
-    state = _bench(args).up(heap=args.heap, modem=args.modem, card=args.card)
+    state = _bench(args).up(heap=args.heap, modem=args.modem, card=args.card, dialect=args.dialect)
     return {"up": True, "boards": state["boards"]}
 
 
@@ -156,6 +157,50 @@ def _say_verdict(v):
     return f"seq {v['seq']} {v['iccid']} {values} [{status}]"
 
 
+def cmd_card_new(args):
+    """A personalised simulated card image: fresh keys, a client certificate from the CA."""
+    from .provision import card_new
+
+    try:
+        return card_new(args.out, args.state, args.profile, args.ca_cert, args.ca_key)
+    except ValueError as e:  # unknown profile, unreadable CA, existing --out
+        raise UsageError(str(e)) from e
+
+
+def cmd_sim_modem(args):
+    """Run the simulated modem and SIM alone, in the foreground (exec: Ctrl-C stops it cleanly)."""
+    if not Path(args.card).is_file():
+        raise UsageError(f"no card image at {args.card}: make one with `safebench card new --out {args.card}`")
+    argv = [sys.executable, "-m", "safebench_sim.modem", "--card", args.card, "--dialect", args.dialect,
+            "--print", "json" if args.json else "port"]
+    for option in ("link", "trace", "control", "port", "baud"):
+        if getattr(args, option) is not None:
+            argv += [f"--{option}", str(getattr(args, option))]
+    if args.realtime:
+        argv.append("--realtime")
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+
+
+def cmd_tls(args):
+    """A TLS 1.3 session from the board with the SIM's keys: to a host server, or to --connect HOST:PORT."""
+    from . import tls
+
+    port, _ = _target(args)
+    suites = [args.suite] if args.suite else ["gcm", "ccm"]
+    data = args.data.encode() + b"\n"
+    with Device(port) as dev:
+        dev.connect()
+        if args.connect:
+            try:
+                res = tls.connect(dev, args.connect, args.ca, args.server_name, data, suites, args.verify)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+        else:
+            res = tls.echo_with_host(dev, args.state, suites, args.verify, data)
+    return {"port": port, **res}
+
+
 def cmd_demo(args):
     """Bring up a simulated bench unless one is running, deploy, sign, verify, and clean up."""
     from .demo import run_demo
@@ -171,9 +216,12 @@ COMMANDS = {
     ("info",): cmd_info,
     ("sign",): cmd_sign,
     ("demo",): cmd_demo,
+    ("card", "new"): cmd_card_new,
+    ("sim", "modem"): cmd_sim_modem,
     ("provision",): cmd_provision,
     ("read",): cmd_read,
     ("verify",): cmd_verify,
+    ("tls",): cmd_tls,
 }
 
 
@@ -195,6 +243,11 @@ def _say(command, res):
         if command[1] == "down":
             return [f"stopped: {', '.join(res['stopped']) or 'nothing was running'}"]
         return _say_bench(res)
+    if command == ("card", "new"):
+        roles = res["roles"]
+        return [f"card image {res['card']}: {res['profile']} profile, ICCID {res['iccid']}",
+                f"signing key {roles['signing_key']}, certificate in file {roles['client_cert']}: {res['subject']} "
+                f"(issued by {res['issuer']})"]
     if command == ("deploy",):
         return [f"deployed {len(res['files'])} files to {res['port']} ({len(res['copied'])} changed)"]
     if command == ("info",):
@@ -207,6 +260,10 @@ def _say(command, res):
     if command == ("verify",):
         return [_say_verdict(v) for v in res["readings"]] + [
             f"{len(res['readings']) - res['failed']} of {len(res['readings'])} readings verified"]
+    if command == ("tls",):
+        from .tls import say
+
+        return say(res)
     if command == ("sign",):
         return [f"signed by SIM {res['iccid']} key {res['key']}: {res['signature']}",
                 f"certificate: {res['subject']} (issued by {res['issuer']})", "signature verified"]
@@ -233,6 +290,8 @@ def _parser():
     up.add_argument("--heap", default="256K", help="heap of a 32-bit board, e.g. 64K (default 256K)")
     up.add_argument("--modem", help="wire the board to this modem serial port instead of a simulated modem")
     up.add_argument("--card", help="SIM card image for the simulated modem (default: a new one)")
+    up.add_argument("--dialect", default="generic", choices=("generic", "quectel", "simcom"),
+                    help="module the simulated modem behaves as (default generic)")
     bench.add_parser("down", parents=[common], help="stop the simulated bench")
     bench.add_parser("status", parents=[common], help="show what the bench runs")
     sub.add_parser("deploy", parents=[common, target], help="compile the firmware and copy it to a board")
@@ -252,16 +311,47 @@ def _parser():
     ver = sub.add_parser("verify", parents=[common], help="check saved readings; exit 1 if any fails")
     ver.add_argument("file", help="file of readings (base64 COSE, one per line), or - for stdin")
     ver.add_argument("--ca", help="CA certificate (PEM) of the devices")
+    tls = sub.add_parser("tls", parents=[common, target],
+                         help="TLS 1.3 from the board with the SIM's keys, to a host server or --connect")
+    tls.add_argument("--connect", metavar="HOST:PORT", help="connect to this server instead of a host test server")
+    tls.add_argument("--ca", help="with --connect: CA certificate (PEM) the server must chain to (default: the SIM's)")
+    tls.add_argument("--server-name", help="with --connect: name to check the server certificate for (default HOST)")
+    tls.add_argument("--suite", choices=("gcm", "ccm"), help="offer only this cipher suite (default both)")
+    tls.add_argument("--verify", choices=("firmware", "sim"), default="firmware",
+                     help="where the server's signatures are checked (default firmware)")
+    tls.add_argument("--data", default="hello from the SIM", help="the line to send")
+    card = sub.add_parser("card", help="simulated SIM card images").add_subparsers(dest="action", required=True)
+    card_new = card.add_parser("new", parents=[common], help="a new card image: fresh keys, a CA-issued certificate")
+    card_new.add_argument("--profile", default="generic", help="card profile: generic, thales-mvp, zariot or a file")
+    card_new.add_argument("--out", required=True, help="where to write the card image (JSON; never overwritten)")
+    card_new.add_argument("--ca-cert", help="CA certificate (PEM) to issue with (default: the bench CA)")
+    card_new.add_argument("--ca-key", help="that CA's private key (PEM)")
+    sim = sub.add_parser("sim", help="simulated hardware on its own").add_subparsers(dest="action", required=True)
+    sim_modem = sim.add_parser("modem", parents=[common], help="run a simulated modem and SIM on a pty or port")
+    sim_modem.add_argument("--card", required=True, help="SIM card image (see `safebench card new`)")
+    sim_modem.add_argument("--dialect", default="generic", choices=("generic", "quectel", "simcom"),
+                           help="module to behave as (default generic)")
+    sim_modem.add_argument("--link", help="symlink to create to the modem's pty")
+    sim_modem.add_argument("--trace", help="append a JSON-lines trace of AT lines and APDUs to this file")
+    sim_modem.add_argument("--control", help="fault-control socket (default: <link>.ctl with --link)")
+    sim_modem.add_argument("--realtime", action="store_true", help="delay replies by the modeled time")
+    sim_modem.add_argument("--port", help="serve on this serial port (e.g. /dev/ttyUSB0) instead of a pty")
+    sim_modem.add_argument("--baud", type=int, help="serial baud rate (default: the card profile's)")
     demo = sub.add_parser("demo", parents=[common], help="the whole path on a simulated bench")
     demo.add_argument("--heap", default="256K", help="heap of the simulated board (default 256K)")
     return ap
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (e.g. a CI timeout) cleans up like Ctrl-C: the bench goes down
+
+
 def main(argv=None):
+    signal.signal(signal.SIGTERM, _terminate)
     args = _parser().parse_args(argv)
     args.json = getattr(args, "json", False)
     args.state = getattr(args, "state", None) or os.environ.get("SAFEBENCH_STATE", ".bench")
-    command = (args.command, args.action) if args.command == "bench" else (args.command,)
+    command = (args.command, args.action) if args.command in ("bench", "card", "sim") else (args.command,)
     try:
         res = COMMANDS[command](args)
     except (UsageError, *EXPECTED_ERRORS) as e:

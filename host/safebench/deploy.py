@@ -1,7 +1,7 @@
 """Putting the firmware on a board: compile it with mpy-cross, copy what changed with mpremote.
 
 The board's flash gets `main.py` (boards run only a .py entry point), `board.mpy` (its board
-definition from `boards/`) and `lib/*.mpy`. mpremote compares hashes and skips unchanged files.
+definition from `boards/`), and `lib/*.mpy` (the firmware and `board_common.mpy`). mpremote compares hashes and skips unchanged files.
 """
 
 import shutil
@@ -21,8 +21,11 @@ def _tool(name):
     return str(exe) if exe.exists() else shutil.which(name) or name
 
 
+BOARD_COMMON = "board_common"  # shared by the board definitions, not a board itself
+
+
 def board_types():
-    return sorted(p.stem for p in BOARDS_DIR.glob("*.py"))
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.py") if p.stem != BOARD_COMMON)
 
 
 def build(board_type, out_dir):
@@ -35,6 +38,7 @@ def build(board_type, out_dir):
     (out / "lib").mkdir(parents=True)
     shutil.copy(FIRMWARE_DIR / "main.py", out / "main.py")
     _compile(board_src, out / "board.mpy")
+    _compile(BOARDS_DIR / f"{BOARD_COMMON}.py", out / "lib" / f"{BOARD_COMMON}.mpy")
     for src in sorted((FIRMWARE_DIR / "lib").glob("*.py")):
         _compile(src, out / "lib" / f"{src.stem}.mpy")
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())

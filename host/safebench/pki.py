@@ -71,6 +71,27 @@ class CertificateAuthority:
             f.write(key_pem)
         (folder / CA_CERT).write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
+    def issue_server(self, public_key, names=("localhost",), ips=("127.0.0.1",), valid_from=None,
+                     valid_until=None) -> x509.Certificate:
+        """A TLS-server certificate for `public_key` naming `names` (DNS) and `ips` in subjectAltName.
+
+        The validity defaults to yesterday .. in a year; tests pass past dates for an expired one.
+        """
+        import ipaddress
+
+        san = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+        return (x509.CertificateBuilder().subject_name(_name(names[0] if names else ips[0]))
+                .issuer_name(self.cert.subject).public_key(public_key).serial_number(x509.random_serial_number())
+                .not_valid_before(valid_from or _now() - _DAY).not_valid_after(valid_until or _now() + 365 * _DAY)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                               critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                .add_extension(x509.SubjectAlternativeName(san), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                               critical=False)
+                .sign(self.key, hashes.SHA256()))
+
     def issue_device(self, public_point: bytes, iccid: str) -> x509.Certificate:
         """A TLS-client and signing certificate for the P-256 key `public_point` (04||X||Y) on SIM `iccid`."""
         public_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_point)

@@ -1,32 +1,78 @@
-"""Personalising SIMs: keys made on the card, certificates from a CA for the cards' public keys."""
+"""Personalising SIMs: keys made on the card, certificates from a CA for the cards' public keys.
 
-from binascii import unhexlify
+A simulated card is made from a card profile (``safebench_sim/profiles``); its roles say which
+containers hold the signing key, the client certificate and the CA certificate, so any profile
+can be personalised. The private key never leaves the card image: only its public key comes here.
+"""
 
+from pathlib import Path
+
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from . import verify
 from .pki import CertificateAuthority
 
+# Container IDs of the generic profile (the default card).
 SIGNING_KEY = b"\x01"
 CLIENT_CERT_FILE = b"\x02"
 CA_CERT_FILE = b"\x03"
 
 
-def new_sim_card(path, ca_dir):
-    """A new simulated card image at `path`: fresh keys, with a client certificate from the CA in `ca_dir`."""
+class ProvisionError(ValueError):
+    """A card cannot be personalised as asked (unknown profile, no certificate file, ...)."""
+
+
+def new_sim_card(path, ca_dir=None, profile="generic", ca=None):
+    """A new simulated card image at `path`: fresh keys, a certificate from `ca` (or the CA in `ca_dir`).
+
+    The CA certificate goes into the card's CA-certificate file when its profile has one.
+    """
     from safebench_sim.card import Card
 
-    ca = CertificateAuthority.load_or_create(ca_dir)
-    card = Card.new()
-    cert = ca.issue_device(card.public_key(SIGNING_KEY), card.iccid)
-    card.set_file(CLIENT_CERT_FILE, cert.public_bytes(serialization.Encoding.DER))
-    card.set_file(CA_CERT_FILE, ca.cert.public_bytes(serialization.Encoding.DER))
+    if ca is None and ca_dir is None:
+        raise ProvisionError("no CA: give a CertificateAuthority or the folder of one")
+    card = Card.new(profile)  # first: a bad profile leaves nothing behind
+    signing_key, client_cert = card.role("signing_key"), card.role("client_cert")
+    if signing_key is None or client_cert is None:
+        raise ProvisionError(f"profile {card.profile['name']!r} has no signing key or client certificate")
+    if ca is None:
+        ca = CertificateAuthority.load_or_create(ca_dir)
+    cert = ca.issue_device(card.public_key(signing_key), card.iccid)
+    card.set_file(client_cert, cert.public_bytes(serialization.Encoding.DER))
+    if card.role("ca_cert") is not None:
+        card.set_file(card.role("ca_cert"), ca.cert.public_bytes(serialization.Encoding.DER))
     card.save(path)
     return card
 
 
+def card_new(out, state, profile="generic", ca_cert=None, ca_key=None):
+    """`safebench card new`: a personalised card image at `out` (never overwritten); returns what it holds."""
+    out = Path(out)
+    if out.exists():
+        raise ProvisionError(f"{out} exists: give another --out or remove it first")
+    if (ca_cert is None) != (ca_key is None):
+        raise ProvisionError("--ca-cert and --ca-key go together")
+    ca = CertificateAuthority.load(ca_cert, ca_key) if ca_cert else None
+    card = new_sim_card(out, Path(state) / "ca", profile=profile, ca=ca)
+    return describe(card, out)
+
+
+def describe(card, path):
+    """The identity, layout and certificate of a personalised card, as plain data."""
+    cert = x509.load_der_x509_certificate(card.file(card.role("client_cert")))
+    roles = {name: (card.role(name).hex().upper() if card.role(name) is not None else None)
+             for name in ("signing_key", "client_cert", "ca_cert", "ephemeral_key", "peer_key", "secret")}
+    return {"card": str(path), "profile": card.profile["name"], "iccid": card.iccid, "imsi": card.imsi,
+            "aid": card.aid.hex().upper(), "roles": roles,
+            "public_key": card.public_key(card.role("signing_key")).hex().upper(),
+            "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string()}
+
+
 def register_device(device, ca_cert, registry):
     """Read a SIM's client certificate through its board, check it against the CA, record the device."""
+    from binascii import unhexlify
+
     iccid = device.call("sim.info", objects=False)["iccid"]
     cert_der = unhexlify(device.call("sim.read_file", file=CLIENT_CERT_FILE.hex())["data"])
     cert = verify.certificate_chain(cert_der, ca_cert)

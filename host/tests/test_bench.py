@@ -9,7 +9,7 @@ from safebench.bench import Bench, BenchError
 
 @pytest.mark.timeout(60)
 def test_up_status_down(tmp_path, no_leftovers):
-    bench = Bench(tmp_path)
+    bench = Bench(tmp_path, attached=True)
     state = bench.up(heap="64K")
     try:
         board = state["boards"][0]
@@ -25,7 +25,7 @@ def test_up_status_down(tmp_path, no_leftovers):
 
 @pytest.mark.timeout(60)
 def test_failed_start_cleans_up(tmp_path, no_leftovers):
-    bench = Bench(tmp_path)
+    bench = Bench(tmp_path, attached=True)
     with pytest.raises(BenchError, match="did not start"):
         bench.up(heap="lots")  # the board refuses it after the modem started: the modem must be stopped
     assert bench.status()["boards"] == []
@@ -35,7 +35,7 @@ def test_failed_start_cleans_up(tmp_path, no_leftovers):
 def test_dead_part_shows_in_status(tmp_path, no_leftovers):
     import os
     import signal
-    bench = Bench(tmp_path)
+    bench = Bench(tmp_path, attached=True)
     state = bench.up()
     try:
         os.kill(state["boards"][0]["pids"]["modem"], signal.SIGKILL)
@@ -77,7 +77,7 @@ def test_board_wired_to_an_existing_modem(tmp_path, no_leftovers):
                              stdout=subprocess.PIPE)
     try:
         port = json.loads(modem.stdout.readline())["port"]
-        bench = Bench(tmp_path / "state")
+        bench = Bench(tmp_path / "state", attached=True)
         state = bench.up(modem=port)
         try:
             board = state["boards"][0]
@@ -87,3 +87,25 @@ def test_board_wired_to_an_existing_modem(tmp_path, no_leftovers):
     finally:
         modem.terminate()
         modem.wait(10)
+
+
+@pytest.mark.timeout(60)
+def test_attached_bench_dies_with_its_owner(tmp_path, no_leftovers):
+    """A test session killed outright (SIGKILL, no teardown) leaves no simulated hardware behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    owner = subprocess.Popen([sys.executable, "-c", (
+        "import json, sys, time; from safebench.bench import Bench; "
+        f"s = Bench({str(tmp_path)!r}, attached=True).up(); "
+        "print(json.dumps(s['boards'][0]['pids']), flush=True); time.sleep(60)")], stdout=subprocess.PIPE)
+    pids = json.loads(owner.stdout.readline())
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids.values()):
+        time.sleep(0.05)
+    assert not any(os.path.exists(f"/proc/{p}") for p in pids.values())

@@ -5,17 +5,27 @@ APDU parsing, logical channels (MANAGE CHANNEL, CLA channel bits), application
 selection per channel and the T=0 response rules. A command that sends data
 and produces data answers ``61xx``; the host fetches the data with GET
 RESPONSE. A command that only expects data returns it directly, or ``6Cxx``
-when its Le is wrong. No modem seen in the wild issues GET RESPONSE by itself,
-so neither does this card.
+when its Le is wrong; the card keeps that answer for the repeated command, so
+a stateful command (the object list) is not run twice. No modem seen in the
+wild issues GET RESPONSE by itself, so neither does this card.
+
+The card's profile switches what differs between cards: ``t0`` false gives
+data directly (T=1-like, as PC/SC stacks show it); ``lenient_implicit_channel``
+accepts commands on channel 1 before MANAGE CHANNEL opened it (wolfSSL never
+opens one). ``modeled_time_ms`` tells how long an exchange takes on a real card
+and modem (profile ``timing``); the UICC sleeps the card's share only in
+realtime mode (``realtime=True`` or ``SAFEBENCH_SIM_REALTIME=1``), never by default.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from . import sw
 from .card import Card
+from .profile import Timing, realtime_from_env
 
 INS_MANAGE_CHANNEL = 0x70
 INS_SELECT = 0xA4
@@ -28,6 +38,7 @@ CLA_EXTENDED_CHANNELS = 0x40  # channels 4-19: not supported
 SELECT_BY_NAME = 0x04
 SELECT_P2_ALLOWED = (0x00, 0x0C)  # first occurrence, with or without FCI request; no FCI is ever sent
 MANAGE_OPEN, MANAGE_CLOSE = 0x00, 0x80
+IMPLICIT_CHANNEL = 1  # the channel a lenient card opens by itself (wolfSSL sends CLA 01/81 without opening)
 
 
 class Applet(Protocol):
@@ -81,36 +92,58 @@ def _with_sw(data: bytes, status: int) -> bytes:
 class Uicc:
     """A UICC with applications selectable by AID on the basic and three logical channels."""
 
-    def __init__(self, card: Card, applets: dict[bytes, Applet]):
+    def __init__(self, card: Card, applets: dict[bytes, Applet], *, realtime: bool | None = None):
         self.card = card
         self._applets = dict(applets)
+        self._t0 = card.profile["t0"]
+        self._lenient_channel = card.profile["lenient_implicit_channel"]
+        self.timing = Timing(card.profile["timing"])
+        self.realtime = realtime_from_env() if realtime is None else realtime
         self._open = {0}  # open channels; the basic channel is always open
         self._selected: dict[int, Applet] = {}  # channel -> selected applet
-        self._pending: tuple[int, bytes] | None = None  # (channel, data) waiting for GET RESPONSE
+        self._pending: tuple[int, bytes, int] | None = None  # (channel, data, status) for GET RESPONSE
+        self._refused: tuple[bytes, bytes, int] | None = None  # (header, data, status) answered 6Cxx
 
     def reset(self) -> None:
-        """Card reset: close all logical channels, abort all sessions, forget pending data."""
+        """Card reset: close logical channels, abort sessions, forget pending data and volatile keys."""
         for channel, applet in self._selected.items():
             applet.deselect(channel)
         self._open = {0}
         self._selected = {}
         self._pending = None
+        self._refused = None
+        self.card.clear_volatile()
 
     def transmit(self, apdu: bytes) -> bytes:
         """One command APDU in, response data followed by SW1 SW2 out."""
+        response = self._transmit(apdu)
+        if self.realtime:
+            time.sleep(self.timing.card_ms(apdu) / 1000)
+        return response
+
+    def modeled_time_ms(self, apdu: bytes, response: bytes) -> float:
+        """How long this exchange takes on a real card behind a modem (card latency + UART transfer)."""
+        return self.timing.modeled_time_ms(apdu, response)
+
+    def _transmit(self, apdu: bytes) -> bytes:
         command = parse_apdu(apdu)
         pending, self._pending = self._pending, None  # only a GET RESPONSE may still fetch it
+        refused, self._refused = self._refused, None  # only the repeated command may still fetch it
         if command is None:
             return _with_sw(b"", sw.WRONG_LENGTH)
         if command.cla & CLA_OTHER_BITS:
-            status = sw.LOGICAL_CHANNEL_NOT_SUPPORTED if command.cla & CLA_EXTENDED_CHANNELS else sw.CLA_NOT_SUPPORTED
-            return _with_sw(b"", status)
+            extended = command.cla & CLA_EXTENDED_CHANNELS
+            return _with_sw(b"", sw.LOGICAL_CHANNEL_NOT_SUPPORTED if extended else sw.CLA_NOT_SUPPORTED)
         if command.channel not in self._open:
-            return _with_sw(b"", sw.LOGICAL_CHANNEL_NOT_SUPPORTED)
+            if not (self._lenient_channel and command.channel == IMPLICIT_CHANNEL):
+                return _with_sw(b"", sw.LOGICAL_CHANNEL_NOT_SUPPORTED)
+            self._open.add(IMPLICIT_CHANNEL)
         if command.ins == INS_GET_RESPONSE:  # accepted with CLA 0n and 8n
             return self._get_response(command, pending)
+        if refused and refused[0] == apdu[:4] and not command.data and command.le == len(refused[1]):
+            return _with_sw(refused[1], refused[2])  # the repeat after 6Cxx gets the kept answer
         data, status = self._dispatch(command)
-        return self._t0_response(command, data, status)
+        return self._response(command, data, status)
 
     # -- routing ------------------------------------------------------------------
 
@@ -170,31 +203,32 @@ class Uicc:
         if applet is not None:
             applet.deselect(channel)
 
-    # -- T=0 response rules -------------------------------------------------------
+    # -- response rules (T=0 by default) ------------------------------------------
 
-    def _t0_response(self, command: Command, data: bytes, status: int) -> bytes:
-        if not data or status != sw.OK:
-            return _with_sw(data, status)
-        if command.data:  # case 3/4: T=0 cannot send data after receiving data
-            self._pending = (command.channel, data)
+    def _response(self, command: Command, data: bytes, status: int) -> bytes:
+        if not data or status not in sw.WITH_DATA:  # errors carry no data
+            return _with_sw(b"", status)
+        if command.data and self._t0:  # case 4: T=0 cannot send data after receiving data
+            self._pending = (command.channel, data, status)
             return _with_sw(b"", sw.MORE_DATA_AVAILABLE | (len(data) & 0xFF))
-        if command.le not in (None, 256, len(data)):  # case 2 with a wrong Le; 00 accepts any length
-            return _with_sw(b"", sw.WRONG_LE | (len(data) & 0xFF))
-        return _with_sw(data, status)
+        if command.le in (None, 256, len(data)) or (not self._t0 and command.le > len(data)):
+            return _with_sw(data, status)  # Le 00 (or none, or exact) takes any length
+        self._refused = (bytes((command.cla, command.ins, command.p1, command.p2)), data, status)
+        return _with_sw(b"", sw.WRONG_LE | (len(data) & 0xFF))
 
-    def _get_response(self, command: Command, pending: tuple[int, bytes] | None) -> bytes:
+    def _get_response(self, command: Command, pending: tuple[int, bytes, int] | None) -> bytes:
         if command.p1 or command.p2:
             return _with_sw(b"", sw.INCORRECT_P1P2)
         if command.data:
             return _with_sw(b"", sw.WRONG_LENGTH)
         if pending is None or pending[0] != command.channel:
             return _with_sw(b"", sw.CONDITIONS_NOT_SATISFIED)
-        data = pending[1]
+        channel, data, final = pending
         wanted = len(data) if command.le in (None, 256) else command.le  # 00 (or none) takes it all
         if wanted > len(data):
             self._pending = pending  # the host may repeat with the right Le
             return _with_sw(b"", sw.WRONG_LE | (len(data) & 0xFF))
         if wanted < len(data):  # deliver a part; the rest stays available
-            self._pending = (command.channel, data[wanted:])
+            self._pending = (channel, data[wanted:], final)
             return _with_sw(data[:wanted], sw.MORE_DATA_AVAILABLE | (len(data) - wanted) & 0xFF)
-        return _with_sw(data, sw.OK)
+        return _with_sw(data, final)

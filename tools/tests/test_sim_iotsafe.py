@@ -1,4 +1,7 @@
-"""IoT SAFE applet: GET DATA, READ FILE, GET RANDOM, COMPUTE SIGNATURE (ECDSA P-256)."""
+"""IoT SAFE applet: GET DATA, READ FILE, GET RANDOM, COMPUTE SIGNATURE (ECDSA P-256), the private-key sweep.
+
+The helpers here (``run``, ``verify``, ``private_material``) are shared by the other test_sim_iotsafe_* files.
+"""
 
 import hashlib
 import json
@@ -34,11 +37,18 @@ def run(applet, cla, ins, p1, p2, data="", le=None):
     return applet.process(cla, ins, p1, p2, bytes.fromhex(data.replace(" ", "")), le)
 
 
+def private_material(card):
+    """Every private scalar and secret value the card holds (test-only look inside the image)."""
+    kinds = ("private_key", "secret_key")
+    return [c.value for kind in kinds for c in card._containers[kind].values() if c.value]
+
+
 def verify(public_point, response, message=None, digest=None, algorithm=None):
-    """Check a ``33 40 r||s`` response against a public key with cryptography (SHA-256 by default)."""
+    """Check a ``33 40 r||s`` (or ``33 00 40 r||s``) response with cryptography (SHA-256 by default)."""
     algorithm = algorithm or hashes.SHA256()
-    assert response[:2] == b"\x33\x40" and len(response) == 66
-    der = encode_dss_signature(int.from_bytes(response[2:34], "big"), int.from_bytes(response[34:], "big"))
+    assert (response[:2], len(response)) == (b"\x33\x40", 66) or (response[:3], len(response)) == (b"\x33\x00\x40", 67)
+    raw = response[-64:]
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_point)
     if digest is None:
         key.verify(der, message, ec.ECDSA(algorithm))
@@ -170,7 +180,7 @@ def test_deselect_aborts_sessions(applet):
 @pytest.mark.parametrize("init, sw", [
     ("840109 A10103 91020001 920104", 0x6A82),  # unknown key
     ("840104 A10103 91020001 920104", 0x6985),  # ephemeral key not generated yet
-    ("840101 A10102 91020001 920104", 0x6A80),  # mode 02 not supported
+    ("840101 A10104 91020001 920104", 0x6A80),  # no mode 04
     ("840101 A10103 91020008 920104", 0x6A80),  # unknown hash
     ("840101 A10103 91020001 920101", 0x6A80),  # RSA
     ("840101 A10103 920104", 0x6A80),  # no hash TLV
@@ -191,14 +201,37 @@ def test_sign_update_errors(applet):
 
 def test_class_and_instruction(applet):
     assert run(applet, 0xA0, 0x84, 0x00, 0x00, le=8) == (b"", 0x6E00)
-    assert run(applet, 0x80, 0x46, 0x00, 0x00) == (b"", 0x6D00)
+    assert run(applet, 0x80, 0x47, 0x00, 0x00) == (b"", 0x6D00)
+    assert run(applet, 0x80, 0x70, 0x00, 0x00) == (b"", 0x6D00)  # the vendor Get Version is the MVP profile's
 
 
-def test_no_command_reveals_the_private_key(applet, card):
-    scalar = bytes.fromhex(card._to_json()["containers"]["private_key"]["01"]["value"])
+def test_no_command_reveals_private_material(applet, card):
+    """Every instruction, with references to every object, never answers a private scalar or secret."""
+    refs = ["", "840101", "840104", "850101", "850105", "830102", "860106", "840101 850105",
+            "860106 D50101 91020001",
+            "D10101 D20101 D30120", "860106 D20101 D30120", "840104 A10103 91020001 920104"]
+    assert run(applet, 0x81, 0xB9, 0x00, 0x00, "840104")[1] == 0x9000  # fill the ephemeral pair too
+    secrets_ = private_material(card)
+    assert len(secrets_) == 3  # key 01, key 04, secret 06
     for ins in range(256):
-        for p1 in (0x00, 0x01, 0x80, 0xC1, 0xC2):
-            for data in ("", "840101", "850101", "830102"):
+        for p1 in (0x00, 0x01, 0x02, 0x80, 0xC1, 0xC4):
+            for data in refs:
                 response, _ = run(applet, 0x81, ins, p1, 0x00, data, le=256)
-                assert scalar not in response
+                assert not any(secret in response for secret in secrets_), (ins, p1, data)
         applet.deselect(1)
+        secrets_ = private_material(card) + secrets_  # B9 replaced some: old ones must not leak either
+
+
+def test_secret_key_info(applet):
+    data, sw = run(applet, 0x81, 0xCB, 0xC4, 0x00, "860106")
+    assert sw == 0x9000
+    expected = bytes.fromhex("760B") + b"hmac-secret" + bytes.fromhex("860106 600103 4A0101 4B01A0 610108 940103")
+    assert data == expected
+    assert run(applet, 0x81, 0xCB, 0xC4, 0x00, "840101") == (b"", 0x6A80)  # not a secret key reference
+
+
+def test_read_file_needs_read_access(card):
+    card._containers["file"][b"\x03"].attributes["access"] = b"\x02"  # update only
+    card.set_file(b"\x03", b"hidden")
+    assert run(IoTSafeApplet(card), 0x81, 0xB0, 0x00, 0x00, "830103") == (b"", 0x6982)
+    assert run(IoTSafeApplet(card), 0x81, 0xB0, 0x00, 0x00, "") == (b"", 0x6700)

@@ -13,16 +13,23 @@ VECTORS = Path(__file__).parent / "vectors"
 
 
 class EchoApplet:
-    """INS 01: command data reversed (or Le bytes); INS 02: always 4 bytes. Records deselections."""
+    """INS 01: command data reversed (or Le bytes); INS 02: always 4 bytes; INS 03: data with SW 6300.
+
+    Records deselections and counts the commands it ran.
+    """
 
     def __init__(self):
         self.deselected = []
+        self.runs = 0
 
     def process(self, cla, ins, p1, p2, data, le):
+        self.runs += 1
         if ins == 0x01:
             return (data[::-1] if data else bytes(range(le or 0))), 0x9000
         if ins == 0x02:
             return b"\x0A\x0B\x0C\x0D", 0x9000
+        if ins == 0x03:
+            return b"\x01\x02\x03", 0x6300
         return b"", 0x6D00
 
     def deselect(self, channel):
@@ -149,3 +156,46 @@ def test_replay_sim_without_applet():
         replayed += 1
     assert replayed == 6
     assert tx(uicc, "01CB010000") == "6881"  # after the close, channel 1 is gone
+
+
+def test_wrong_le_keeps_the_answer_for_the_repeat(uicc, applet):
+    """After 6Cxx the host repeats the command with Le = xx: it gets the kept answer; nothing runs twice."""
+    assert tx(uicc, select()) == "9000"
+    runs = applet.runs
+    assert tx(uicc, "0002000002") == "6C04"
+    assert tx(uicc, "0002000004") == "0A0B0C0D9000"
+    assert applet.runs == runs + 1
+    assert tx(uicc, "0002000002") == "6C04"
+    assert tx(uicc, "0001000004") == "000102039000"  # a different command: the kept answer is dropped
+    assert tx(uicc, "0002000004") == "0A0B0C0D9000" and applet.runs == runs + 4
+
+
+def test_warning_with_data(uicc):
+    """6300 (object list continues) comes with its data, directly or after GET RESPONSE."""
+    assert tx(uicc, select()) == "9000"
+    assert tx(uicc, "00030000") == "0102036300"
+    assert tx(uicc, "0003000001") == "6C03"
+    assert tx(uicc, "0003000003") == "0102036300"
+    assert tx(uicc, "0003000001AA") == "6103"
+    assert tx(uicc, "00C0000002") == "01026101"
+    assert tx(uicc, "00C0000001") == "036300"  # the final status comes with the last part
+
+
+def test_direct_data_without_t0(applet):
+    card = Card.new()
+    card.profile["t0"] = False
+    uicc = Uicc(card, {AID: applet})
+    assert tx(uicc, select()) == "9000"
+    assert tx(uicc, "0001000003AABBCC") == "CCBBAA9000"  # case 4: no 61xx
+    assert tx(uicc, "0002000010") == "0A0B0C0D9000"  # a larger Le takes what there is
+    assert tx(uicc, "0002000002") == "6C04"
+    assert tx(uicc, "00C0000004") == "6985"
+
+
+def test_lenient_implicit_channel(applet):
+    card = Card.new()
+    card.profile["lenient_implicit_channel"] = True
+    uicc = Uicc(card, {AID: applet})
+    assert tx(uicc, select(1)) == "9000"  # wolfSSL: no MANAGE CHANNEL first
+    assert tx(uicc, "0070000001") == "029000"  # channel 1 counts as open
+    assert tx(uicc, select(3)) == "6881"

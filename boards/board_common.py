@@ -1,0 +1,54 @@
+# Shared by the board definitions (the board layer is the only code that touches machine.Pin/UART).
+# Deployed as lib/board_common.mpy (and frozen under the same name by firmware/manifest.py).
+import time
+
+from machine import UART
+
+
+def open_uart(uart_id, baud, tx=None, rx=None):
+    """The modem UART with a short read timeout: the AT channel loops to its own deadlines."""
+    if tx is None:
+        return UART(uart_id, baud, timeout=20, timeout_char=5)
+    from machine import Pin
+
+    return UART(uart_id, baud, tx=Pin(tx), rx=Pin(rx), timeout=20, timeout_char=5, rxbuf=1024)
+
+
+def answers(uart, tries=3):
+    """True if the modem answers `AT` with OK."""
+    buf = bytearray(64)
+    for _ in range(tries):
+        while uart.any():
+            uart.readinto(buf)
+        uart.write(b"AT\r")
+        deadline = time.ticks_add(time.ticks_ms(), 300)
+        seen = b""
+        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+            n = uart.readinto(buf)
+            if n:
+                seen = (seen + bytes(buf[:n]))[-16:]
+                if b"OK" in seen:
+                    return True
+    return False
+
+
+def pulse_pwrkey(pin_no, active, pulse_ms):
+    """Press the modem's PWRKEY for `pulse_ms` (`active`: the GPIO level that pulls PWRKEY low)."""
+    from machine import Pin
+
+    key = Pin(pin_no, Pin.OUT, value=1 - active)
+    key.value(active)
+    time.sleep_ms(pulse_ms)
+    key.value(1 - active)
+
+
+def power_on(uart, pin_no, active, pulse_ms, boot_ms):
+    """Switch the modem on unless it already answers; raises OSError if it never does."""
+    if answers(uart, 1):
+        return
+    pulse_pwrkey(pin_no, active, pulse_ms)
+    deadline = time.ticks_add(time.ticks_ms(), boot_ms)
+    while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+        if answers(uart, 1):
+            return
+    raise OSError("modem did not answer AT within %d ms of PWRKEY" % boot_ms)
