@@ -80,10 +80,45 @@ def simulated(bench):
     return bench
 
 
+@pytest.fixture
+def fault(simulated):
+    """The simulated modem's fault control (safebench_sim.faults.FaultControl); faults cleared afterwards."""
+    from safebench_sim.faults import FaultControl
+
+    path = simulated.board().get("modem_control")
+    if not path:
+        pytest.skip("this bench's modem has no fault control")
+    with FaultControl(path) as control:
+        try:
+            yield control
+        finally:
+            control.clear()
+            if control.status()["sim"] == "removed":
+                control.sim_insert()
+
+
+@pytest.fixture(autouse=True)
+def _trace_of_this_test(request):
+    """Remember where the modem trace stood, so a failing test's AT lines and APDUs can be attached."""
+    if "bench" not in request.fixturenames:  # unit tests bring up no bench
+        return
+    bench = request.getfixturevalue("bench")
+    trace = bench.board().get("trace") if bench else None
+    request.node._safebench_trace = (trace, Path(trace).stat().st_size if trace and Path(trace).exists() else 0)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    if not report.failed:
+        return report
     dev = getattr(item, "_safebench_device", None)
-    if dev is not None and report.failed:
+    if dev is not None:
         report.sections.append(("board serial log", b"\n".join(dev.log).decode(errors="replace")))
+    trace, start = getattr(item, "_safebench_trace", (None, 0))
+    if trace and Path(trace).exists():
+        with open(trace, "rb") as f:
+            f.seek(start)
+            lines = f.read().decode(errors="replace").splitlines()
+        report.sections.append(("AT/APDU trace", "\n".join(lines[-300:])))
     return report

@@ -3,6 +3,7 @@
 # The modem and SIM stack is imported on the first SIM request, so a board with no modem still
 # boots, prints its ready line and answers `info`. Binary values travel as upper-case hex strings.
 import sys
+import time
 from binascii import hexlify, unhexlify
 
 import jsonrpc
@@ -13,6 +14,8 @@ E_MODEM = -32002
 E_CARD = -32003
 E_MODEM_REPLY = -32004
 _SW_CHANNEL_CLOSED = 0x6881
+_CME_SIM_BUSY = 14
+BUSY_RETRY_MS = 3000
 SIGNING_KEY = b"\x01"
 CLIENT_CERT = b"\x02"
 
@@ -76,22 +79,38 @@ class Sim:
         del self.urcs[:-8]
 
     def applet(self, fn):
-        """fn(iotsafe) with the applet selected; the channel is reopened once if the card lost it."""
-        from apdu import CardError
+        """fn(iotsafe) with the applet selected.
 
-        for attempt in (0, 1):
-            card = self._open()
+        The channel is reopened once if the card lost it (6881 after a modem or card reset), and a
+        busy SIM (+CME ERROR: 14, e.g. right after boot) is asked again for up to BUSY_RETRY_MS.
+        """
+        from apdu import CardError
+        from atchannel import CMEError
+
+        deadline = time.ticks_add(time.ticks_ms(), BUSY_RETRY_MS)
+        reopened = False
+        while True:
             try:
-                return fn(card)
+                return fn(self._open())
             except CardError as e:
-                if e.sw != _SW_CHANNEL_CLOSED or attempt:
+                if e.sw != _SW_CHANNEL_CLOSED or reopened:
                     raise
+                reopened = True
                 self.card = None
+            except CMEError as e:
+                self._forget()
+                if e.code != _CME_SIM_BUSY or time.ticks_diff(deadline, time.ticks_ms()) < 0:
+                    raise
+                time.sleep_ms(100)
             except Exception:
-                self.card = None  # modem trouble: what the card has open is unknown until reopened
-                self._stale = True
-                self.modem.lost()
+                self._forget()
                 raise
+
+    def _forget(self):
+        """After modem trouble what the card has open is unknown: close stale channels before reuse."""
+        self.card = None
+        self._stale = True
+        self.modem.lost()
 
     def _open(self):
         if self.card is None:
