@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit hil clean
+.PHONY: venv demo test lint unit hil clean tls-tools
 
 venv: $(STAMP)
 
@@ -20,10 +20,18 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 
-test: lint
+test: lint tls-tools
 	$(BIN)/python -m pytest -q
 
-hil: venv
+# TLS servers the interop tests run (Debian openssl, gnutls-bin): installed once, only when missing and
+# apt can run (CI runs as root); otherwise the tests that need gnutls-serv say they were skipped.
+tls-tools:
+	@command -v openssl >/dev/null && command -v gnutls-serv >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin >/dev/null; \
+	  else echo "note: install Debian openssl and gnutls-bin for the TLS interop tests"; fi; }
+
+hil: venv tls-tools
 	$(BIN)/python -m pytest -q hil_tests
 
 clean:

@@ -1,12 +1,13 @@
 # Simulated board: the MicroPython unix port run by `safebench bench up`.
 # Its UART 1 is a pty wired to the simulated modem (or to the port given with `bench up --modem`);
 # the sensor is simulated: a temperature drifting slowly with time.
+import os
 import time
 
 from board_common import open_uart
 
 NAME = "unix-sim"
-MODEM = "generic"  # the simulated modem also speaks the quectel and simcom dialects
+MODEM = os.getenv("SAFEBENCH_MODEM") or "generic"  # the dialect of the modem the bench wired up
 MODEM_BAUD = 115200
 _UART = 1
 

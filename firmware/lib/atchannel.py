@@ -46,31 +46,38 @@ class ATChannel:
         self.received = 0
         self.commands = 0
 
-    def command(self, cmd, prefix=None, timeout_ms=3000, bare=False):
+    def command(self, cmd, prefix=None, timeout_ms=3000, bare=False, data=None, payload=None):
         """Send `cmd` (str or bytes, without CR); return its information lines as a list of bytes.
 
         With `prefix` (e.g. b"+CSIM:") only lines starting with it are replies, and other lines are
         URCs, unless `bare`: then a line without any prefix is a reply too (modems differ there).
+        `data` is written after the modem's `> ` prompt (socket sends). With `payload` (a buffer),
+        the `prefix` line announces `<n>` raw bytes, which land in the buffer; the count is then
+        returned instead of lines (socket reads).
         """
         if isinstance(cmd, str):
             cmd = cmd.encode()
         self.drain()
-        self.uart.write(cmd)
-        self.uart.write(b"\r")
-        self.sent += len(cmd) + 1
+        self._write(cmd + b"\r")
         self.commands += 1
-        lines = []
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
+        if data is not None:
+            self._await_prompt(cmd, deadline, timeout_ms)
+            self._write(data)
+        lines, got = [], None
         while True:
+            if payload is not None and got is None and self._starts(prefix, deadline):
+                got = self._take_payload(prefix, payload, deadline)
+                continue
             line = self._readline(deadline)
             if line is None:
                 raise ATTimeout("no answer to %s within %d ms" % (cmd[:20].decode(), timeout_ms))
             if not line or line == cmd:  # blank separator or echo (ATE1)
                 continue
-            if line == b"OK":
-                return lines
-            if line == b"ERROR":
-                raise ATError("ERROR from modem for %s" % cmd[:20].decode())
+            if line == b"OK" or line == b"SEND OK":
+                return lines if payload is None else (got or 0)
+            if line == b"ERROR" or line == b"SEND FAIL":
+                raise ATError("%s from modem for %s" % (line.decode(), cmd[:20].decode()))
             if line.startswith(b"+CME ERROR:"):
                 raise _cme(line)
             if prefix is not None and line.startswith(prefix):
@@ -79,6 +86,103 @@ class ATChannel:
                 lines.append(line)
             elif self.urc:
                 self.urc(line)
+
+    def wait_urc(self, prefix, timeout_ms):
+        """The next unsolicited line starting with `prefix` (others go to the URC handler), or ATTimeout."""
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
+        while True:
+            line = self._readline(deadline)
+            if line is None:
+                raise ATTimeout("no %s within %d ms" % (prefix.decode(), timeout_ms))
+            if line.startswith(prefix):
+                return line
+            if line and self.urc:
+                self.urc(line)
+
+    def _write(self, b):
+        self.uart.write(b)
+        self.sent += len(b)
+
+    def _await_prompt(self, cmd, deadline, timeout_ms):
+        """Consume up to the `> ` prompt (it has no line end); lines before it are URCs or errors."""
+        while True:
+            for i in range(self._len):
+                if self._buf[i] == 62:  # '>'
+                    self._consume(i + 1)
+                    return
+            line = self._readline_if_complete()
+            if line is not None:
+                if line == b"ERROR" or line.startswith(b"+CME ERROR:"):
+                    raise _cme(line) if line != b"ERROR" else ATError("ERROR from modem for %s" % cmd[:20].decode())
+                if line and line != cmd and self.urc:
+                    self.urc(line)
+                continue
+            if not self._fill(deadline):
+                raise ATTimeout("no > prompt for %s within %d ms" % (cmd[:20].decode(), timeout_ms))
+
+    def _starts(self, prefix, deadline):
+        """True once the buffer (after blank lines and URCs) begins with `prefix`."""
+        while True:
+            while self._len and self._buf[0] in (10, 13):
+                self._consume(1)
+            n = min(self._len, len(prefix))
+            if n and bytes(self._mv[:n]) != prefix[:n]:
+                return False  # some other line: the caller reads it as a line
+            if self._len >= len(prefix):
+                return True
+            if not self._fill(deadline):
+                return False
+
+    def _take_payload(self, prefix, dest, deadline):
+        """`<prefix> <n>` then CRLF (Quectel) or `,` (SIMCom), then n raw bytes into `dest`."""
+        while True:
+            for i in range(len(prefix), self._len):
+                c = self._buf[i]
+                if c == 44 or c == 13:  # ',' or CR ends the count
+                    n = int(bytes(self._mv[len(prefix):i]).strip() or b"0")
+                    self._consume(i + (2 if c == 13 and i + 1 < self._len and self._buf[i + 1] == 10 else 1))
+                    return self._take_raw(dest, min(n, len(dest)), deadline) if n else 0
+            if not self._fill(deadline):
+                raise ATTimeout("payload header %s incomplete" % prefix.decode())
+
+    def _take_raw(self, dest, n, deadline):
+        mv = memoryview(dest)
+        got = min(n, self._len)
+        mv[:got] = self._mv[:got]
+        self._consume(got)
+        while got < n:
+            k = self.uart.readinto(mv[got:n])
+            if k:
+                got += k
+                self.received += k
+            elif time.ticks_diff(deadline, time.ticks_ms()) < 0:
+                raise ATTimeout("payload cut short: %d of %d bytes" % (got, n))
+        return n
+
+    def _consume(self, k):
+        self._buf[:self._len - k] = self._mv[k:self._len]
+        self._len -= k
+
+    def _fill(self, deadline):
+        """Read more from the UART into the buffer; False at the deadline."""
+        if self._len == _LINE_MAX:
+            self._len = 0  # an over-long line: it is noise
+        while True:
+            n = self.uart.readinto(self._mv[self._len:])
+            if n:
+                self._len += n
+                self.received += n
+                return True
+            if time.ticks_diff(deadline, time.ticks_ms()) < 0:
+                return False
+
+    def _readline_if_complete(self):
+        end = self._find_eol()
+        if end < 0:
+            return None
+        line = bytes(self._mv[:end])
+        self._consume(end + 1)
+        return line.strip()
 
     def drain(self):
         """Hand what arrived between commands (URCs, late replies) to the URC handler."""
@@ -90,22 +194,11 @@ class ATChannel:
     def _readline(self, deadline):
         """The next line without CR/LF, b"" for a blank one, None at the deadline."""
         while True:
-            end = self._find_eol()
-            if end >= 0:
-                line = bytes(self._mv[:end])
-                skip = end + 1
-                self._buf[:self._len - skip] = self._mv[skip:self._len]
-                self._len -= skip
-                return line.strip()
-            if self._len == _LINE_MAX:  # an over-long line: keep its tail, it is noise anyway
-                self._len = 0
-            remaining = time.ticks_diff(deadline, time.ticks_ms())
-            if remaining < 0:
+            line = self._readline_if_complete()
+            if line is not None:
+                return line
+            if not self._fill(deadline):
                 return None
-            n = self.uart.readinto(self._mv[self._len:])
-            if n:
-                self._len += n
-                self.received += n
 
     def _find_eol(self):
         buf = self._buf

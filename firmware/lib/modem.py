@@ -53,8 +53,59 @@ class Modem:
             return None  # a modem without a network clock: the time is unknown, not an error
         return parse_cclk(lines[0]) if lines else None
 
-    def open_tcp(self, host, port):
+    def on_urc(self, line):
+        """Socket URCs (data waiting, peer closed) are tracked by the dialects."""
+
+    def open_tcp(self, host, port, timeout_ms=30000):
         raise ATError("this modem driver has no TCP sockets; name the modem's dialect in the board definition")
+
+
+class ModemSocket:
+    """A TCP connection through the modem's socket commands, as a stream (read, readinto, write, close).
+
+    Data is fetched when the modem announces it (a URC) or, failing that, polled, so a URC lost to
+    a reboot only slows a read down. `timeout_ms` bounds a read that gets nothing.
+    """
+
+    def __init__(self, driver, conn_id, timeout_ms=30000):
+        self.driver, self.id, self.timeout_ms = driver, conn_id, timeout_ms
+        self.open = True
+        self.blocking = True
+
+    def setblocking(self, flag):
+        self.blocking = flag
+
+    def write(self, data):
+        mv = memoryview(data)
+        for i in range(0, len(mv), self.driver.SEND_MAX):
+            self.driver.send(self.id, mv[i:i + self.driver.SEND_MAX])
+        return len(mv)
+
+    def readinto(self, buf, nbytes=None):
+        """Bytes read into `buf` (at least 1), 0 at the end of the stream, None if non-blocking and
+        nothing is there; OSError on timeout."""
+        mv = memoryview(buf)[:nbytes or len(buf)]
+        deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
+        while True:
+            n = self.driver.recv(self.id, mv)
+            if n:
+                return n
+            if self.id in self.driver.closed:
+                return 0
+            if not self.blocking:
+                return None
+            if time.ticks_diff(deadline, time.ticks_ms()) < 0:
+                raise OSError("no data from the peer within %d ms" % self.timeout_ms)
+            self.driver.wait_data(self.id, 200)
+
+    def read(self, n=512):
+        buf = bytearray(n)
+        return bytes(buf[:self.readinto(buf)])
+
+    def close(self):
+        if self.open:
+            self.open = False
+            self.driver.close(self.id)
 
 
 def parse_cclk(line):

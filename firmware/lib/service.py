@@ -75,6 +75,7 @@ class Sim:
         if line in (b"RDY", b"APP RDY") or line.startswith(b"+CPIN:"):
             self.modem.lost()  # the modem rebooted: settings and channels are gone
             self.card = None
+        self.modem.on_urc(line)
         self.urcs.append(line)
         del self.urcs[:-8]
 
@@ -265,6 +266,24 @@ def tls_echo(**params):
     return echo(sim(), **params)
 
 
+def modem_tcp_echo(host, port, data="", timeout_ms=10000):
+    """Lab check of the modem's data path: send `data` (hex) over TCP, return what comes back."""
+    payload = _bytes(data, "data")
+    s = sim()
+    sock = s.modem.open_tcp(host, port, timeout_ms)
+    try:
+        sock.write(payload)
+        got = bytearray()
+        while len(got) < len(payload):
+            chunk = sock.read(len(payload) - len(got))
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        sock.close()
+    return {"data": _hex(got)}
+
+
 def modem_time():
     t = sim().modem.network_time()
     return {"utc": None if t is None else "%04d-%02d-%02dT%02d:%02d:%02dZ" % t}
@@ -281,6 +300,7 @@ METHODS = {
     "sim.read_pubkey": sim_read_pubkey,
     "sim.apdu": sim_apdu,
     "modem.time": modem_time,
+    "modem.tcp_echo": modem_tcp_echo,
     "tls.echo": tls_echo,
     "reading": reading,
 }

@@ -7,7 +7,7 @@ class FakeUART:
 
     def write(self, b):
         self.written += b
-        if b == b"\r" and self.replies:
+        if bytes(b).endswith(b"\r") and self.replies:  # a command line is complete
             self.rx += self.replies.pop(0)
         return len(b)
 

@@ -154,7 +154,8 @@ class Bench:
             modem = m["port"]
         board["modem"] = modem
         b = _start([py, "-m", "safebench_sim.board", "--flash", board["flash"], "--link", str(home / "tty"),
-                    "--uart1", modem, "--heap", heap, "--log", board["log"]], board["log"], self.attached)
+                    "--uart1", modem, "--heap", heap, "--log", board["log"], "--modem-dialect", board["dialect"]],
+                   board["log"], self.attached)
         pids["board"] = b["pid"]
         board.update(port=b["link"], device=b["port"])
         return board

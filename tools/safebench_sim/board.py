@@ -67,8 +67,9 @@ def _sigint_caught(pid):
 class Vm:
     """One run of the MicroPython VM on its own pty, from power-on (or reboot) to exit."""
 
-    def __init__(self, flash, heap, uarts, boot):
-        env = dict(os.environ, SAFEBENCH_FLASH=str(flash), SAFEBENCH_BOOT=boot, MICROPYPATH=str(UNIXBOARD))
+    def __init__(self, flash, heap, uarts, boot, modem_dialect="generic"):
+        env = dict(os.environ, SAFEBENCH_FLASH=str(flash), SAFEBENCH_BOOT=boot, MICROPYPATH=str(UNIXBOARD),
+                   SAFEBENCH_MODEM=modem_dialect)
         for n, port in uarts.items():
             env[f"SAFEBENCH_UART{n}"] = port
         argv = [micropython_command(), "-X", f"heapsize={heapsize_arg(heap)}", "-i",
@@ -116,8 +117,9 @@ def _make_raw(fd):
 class BoardSupervisor:
     """Keeps the board's serial port up across VM lifetimes and emulates a board's reboots."""
 
-    def __init__(self, flash, heap="256K", uarts=None, link=None, log=None):
+    def __init__(self, flash, heap="256K", uarts=None, link=None, log=None, modem_dialect="generic"):
         self.flash, self.heap, self.uarts = Path(flash), heap, dict(uarts or {})
+        self.modem_dialect = modem_dialect
         self.flash.mkdir(parents=True, exist_ok=True)
         self.client, slave = pty.openpty()
         _make_raw(slave)
@@ -134,7 +136,7 @@ class BoardSupervisor:
         self.seen_banner = False
         self.tail = b""
         self.last_out = b"\n"
-        self.vm = Vm(self.flash, heap, self.uarts, "hard")
+        self.vm = Vm(self.flash, heap, self.uarts, "hard", modem_dialect)
 
     def note(self, msg):
         if self.log:
@@ -225,7 +227,7 @@ class BoardSupervisor:
         self.tail = b""
         self.booting_raw = boot == "raw"
         self.seen_banner = False
-        self.vm = Vm(self.flash, self.heap, self.uarts, boot)
+        self.vm = Vm(self.flash, self.heap, self.uarts, boot, self.modem_dialect)
 
     def close(self):
         self.vm.kill()
@@ -242,13 +244,15 @@ def main(argv=None):
     ap.add_argument("--uart1", help="serial port wired to the board's UART 1 (the modem)")
     ap.add_argument("--heap", default="256K", help="heap of a 32-bit board, e.g. 64K (default 256K)")
     ap.add_argument("--log", help="file to log reboots to")
+    ap.add_argument("--modem-dialect", default="generic", help="what the board's modem speaks (generic, quectel, simcom)")
     args = ap.parse_args(argv)
     try:
         heapsize_arg(args.heap)
     except ValueError as e:
         ap.error(str(e))
     log = open(args.log, "a") if args.log else None
-    board = BoardSupervisor(args.flash, args.heap, {1: args.uart1} if args.uart1 else {}, args.link, log)
+    board = BoardSupervisor(args.flash, args.heap, {1: args.uart1} if args.uart1 else {}, args.link, log,
+                            args.modem_dialect)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(json.dumps({"port": board.port, "link": str(board.link) if board.link else None, "pid": os.getpid()}),
           flush=True)

@@ -1,0 +1,71 @@
+"""The firmware on a board whose modem speaks Quectel's or SIMCom's dialect: identity, signing, TCP sockets."""
+
+import socket
+import threading
+
+import pytest
+
+from safebench import deploy
+from safebench.bench import Bench
+from safebench.device import Device
+
+
+@pytest.fixture
+def echo_server():
+    """A loopback TCP server that echoes one connection's bytes back."""
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        with conn:
+            while data := conn.recv(4096):
+                conn.sendall(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield srv.getsockname()[1]
+    srv.close()
+    thread.join(5)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("dialect", ["quectel", "simcom"])
+def test_dialect(simulated, tmp_path, echo_server, dialect):
+    bench = Bench(tmp_path / dialect, attached=True)
+    bench.up(dialect=dialect)
+    try:
+        board = bench.board()
+        deploy.deploy(board["port"], board["type"], tmp_path / "build")
+        with Device(board["port"]) as dev:
+            dev.connect()
+            assert dev.call("sim.info", objects=False)["iccid"].startswith("89")
+            assert dev.call("sim.sign", message="01")["signature"]
+            payload = bytes(range(256)) * 6  # 1.5 KB: more than one send command (1460 bytes) carries
+            got = dev.call("modem.tcp_echo", host="127.0.0.1", port=echo_server, data=payload.hex())
+            assert bytes.fromhex(got["data"]) == payload
+    finally:
+        bench.down()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("dialect", ["quectel", "simcom"])
+def test_tls_over_the_modem_socket(simulated, tmp_path, dialect):
+    """TLS 1.3 with the SIM's keys, carried by the modem's own TCP socket commands, in a 96 KB heap."""
+    from safebench import tls
+
+    bench = Bench(tmp_path / dialect, attached=True)
+    bench.up(heap="96K", dialect=dialect)
+    try:
+        board = bench.board()
+        deploy.deploy(board["port"], board["type"], tmp_path / "build")
+        with Device(board["port"]) as dev:
+            dev.connect()
+            res = tls.echo_with_host(dev, bench.dir, suites=("gcm",))
+        assert res["server"]["version"] == "TLSv1.3" and res["client_key_is_sim_key"]
+        trace = open(board["trace"]).read()
+        assert ("AT+QISEND" if dialect == "quectel" else "AT+CASEND") in trace  # it went through the modem
+    finally:
+        bench.down()

@@ -1,0 +1,170 @@
+"""TLS 1.3 from the board with the SIM's keys (ECDHE and the client signature on the card) against three
+server implementations, and the failures that must stop a handshake before any application data.
+
+The servers run on the host's loopback, so these tests need the simulated board (the unix port shares
+the host's network); a board on a modem reaches them once the modem TCP transport exists.
+"""
+
+import datetime
+import shutil
+from types import SimpleNamespace
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from safebench import tls
+from safebench.device import RpcError
+from safebench.pki import CertificateAuthority
+from safebench.tls_faults import ScriptedServer, TamperProxy
+
+DATA = b"hello from the SIM\n"
+E_TLS = -32005
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, ca_cert):
+    """A throwaway CA for server certificates (the board is given it as trust anchor) and server files."""
+    folder = tmp_path_factory.mktemp("tls")
+    server_ca = CertificateAuthority.create("safebench TLS test CA")
+    client_ca = ca_cert.public_bytes(serialization.Encoding.PEM)
+    return SimpleNamespace(folder=folder, ca=server_ca, client_ca=client_ca,
+                           anchor=server_ca.cert.public_bytes(serialization.Encoding.DER),
+                           files=tls.make_server_files(folder / "good", server_ca, client_ca))
+
+
+def _echo(device, port, servers, server_name="localhost", **options):
+    return tls.board_session(device, "127.0.0.1", port, server_name, DATA, servers.anchor, **options)
+
+
+def _fails(device, port, servers, words, alert, **options):
+    with pytest.raises(RpcError) as e:
+        _echo(device, port, servers, **options)
+    err = e.value
+    assert err.code == E_TLS and words in str(err) and err.data["alert"] == alert, str(err)
+    return err
+
+
+def _no_data(seen):
+    assert "received" not in seen or seen["received"] in (False, "")
+
+
+# ---- handshakes ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("suite", ["gcm", "ccm"])
+def test_python_ssl_server(simulated, device, ca_cert, servers, suite):
+    with tls.PythonServer(servers.files, suites=(suite,)) as server:
+        board = _echo(device, server.port, servers, suites=[suite])
+        seen = server.result()
+    res = tls.check_session(device, board, seen, ca_cert, DATA)  # chain, the SIM's key, data both ways
+    assert res["client_key_is_sim_key"]
+    assert board["cipher"] == seen["cipher"] == tls.SUITES[suite] and board["version"] == "TLSv1.3"
+    ops = board["sim_ops"]
+    assert ops == {"now": 1, "ephemeral": 1, "ecdh": 1, "certificate": 1, "sign_sha256": 1}, ops
+    assert board["apdus"] > 0 and board["wiped"]
+
+
+def test_trust_anchor_from_the_sim(simulated, device, ca_cert):
+    # the bench CA is the SIM's CA file (03): no anchor is passed, the board reads it from the card
+    res = tls.echo_with_host(device, simulated.dir, suites=("gcm",))
+    assert res["board"]["sim_ops"]["trust_anchor"] == 1 and res["client_key_is_sim_key"]
+
+
+def test_server_signatures_checked_on_the_sim(simulated, device, ca_cert, servers):
+    with tls.PythonServer(servers.files) as server:
+        board = _echo(device, server.port, servers, verify="sim")
+        seen = server.result()
+    tls.check_session(device, board, seen, ca_cert, DATA)
+    assert board["verify"] == "sim" and board["sim_ops"]["verify_sha256"] == 2
+
+
+def test_hello_retry_request(simulated, device, ca_cert, servers):
+    with tls.PythonServer(servers.files) as server:
+        board = _echo(device, server.port, servers, hello_retry=True)
+        seen = server.result()
+    tls.check_session(device, board, seen, ca_cert, DATA)
+    assert board["hello_retry"] is True and board["sim_ops"]["ephemeral"] == 1
+
+
+@pytest.mark.parametrize("suite", ["gcm", "ccm"])
+def test_openssl_s_server(simulated, device, servers, suite):
+    with tls.OpenSSLServer(servers.files, suites=(suite,)) as server:
+        board = _echo(device, server.port, servers, suites=[suite])
+        seen = server.result()
+    assert seen["established"] and seen["version"] == "TLSv1.3" and seen["cipher"] == tls.SUITES[suite]
+    assert seen["verification"] == "OK" and "device" in seen["client_subject"]
+    assert bytes.fromhex(board["received"]) == DATA[:-1][::-1] + b"\n"  # s_server -rev reverses the line
+
+
+@pytest.mark.parametrize("suite", ["gcm", "ccm"])
+def test_gnutls_serv(simulated, device, ca_cert, servers, suite):
+    if shutil.which("gnutls-serv") is None:
+        pytest.skip("gnutls-serv is not installed (Debian gnutls-bin; `make test` installs it)")
+    with tls.GnutlsServer(servers.files, suites=(suite,)) as server:
+        board = _echo(device, server.port, servers, suites=[suite])
+        seen = server.result()
+    assert seen["version"] == "TLSv1.3" and seen["cipher"] == {"gcm": "AES-128-GCM", "ccm": "AES-128-CCM"}[suite]
+    assert seen["client_trusted"]
+    assert tls.client_key_is_sim_key(bytes.fromhex(seen["client_cert"]),
+                                     lambda m: bytes.fromhex(device.call("sim.sign", message=m.hex())["signature"]))
+    assert bytes.fromhex(board["received"]) == DATA  # gnutls-serv --echo
+
+
+# ---- failures: a clear error on the board, no application data at the server ---------------------
+
+def test_unknown_ca(simulated, device, servers):
+    files = tls.make_server_files(servers.folder / "unknown", CertificateAuthority.create("some other CA"),
+                                  servers.client_ca)
+    with tls.PythonServer(files) as server:
+        _fails(device, server.port, servers, "unknown CA", 48)
+        seen = server.result()
+    _no_data(seen)
+    assert "UNKNOWN_CA" in seen["error"].upper()
+
+
+def test_expired_server_certificate(simulated, device, servers):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    files = tls.make_server_files(servers.folder / "expired", servers.ca, servers.client_ca,
+                                  valid_from=now - datetime.timedelta(days=30),
+                                  valid_until=now - datetime.timedelta(days=1))
+    with tls.PythonServer(files) as server:
+        _fails(device, server.port, servers, "expired certificate", 45)
+        _no_data(server.result())
+
+
+def test_wrong_host_name(simulated, device, servers):
+    with tls.PythonServer(servers.files) as server:
+        err = _fails(device, server.port, servers, "bad host name", 42, server_name="broker.example.com")
+        _no_data(server.result())
+    assert "not broker.example.com" in str(err)
+
+
+def test_server_without_our_suites(simulated, device, servers):
+    with tls.OpenSSLServer(servers.files, suites=("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")) as server:
+        err = _fails(device, server.port, servers, "handshake failure", 40)
+        seen = server.result()
+    assert err.data["remote"] and not seen["established"]
+
+
+def test_server_without_our_group(simulated, device, servers):
+    with tls.OpenSSLServer(servers.files, groups=("X25519", "X448")) as server:
+        err = _fails(device, server.port, servers, "handshake failure", 40)
+        seen = server.result()
+    assert err.data["remote"] and not seen["established"]
+
+
+def test_record_tampered_in_flight(simulated, device, servers):
+    with tls.PythonServer(servers.files) as server, TamperProxy(server.port) as proxy:
+        _fails(device, proxy.port, servers, "bad record MAC", 20)
+        seen = server.result()
+    assert proxy.flipped
+    _no_data(seen)
+
+
+def test_server_skipping_certificate_verify(simulated, device, servers):
+    with ScriptedServer(servers.files, "skip_certificate_verify") as server:
+        _fails(device, server.port, servers, "skipped its CertificateVerify", 10)
+        seen = server.result()
+    assert seen["client_alert"] == 10 and "handshake" not in seen
+    _no_data(seen)
+    assert device.call("info")["firmware"]  # the board keeps serving after failed handshakes
