@@ -2,7 +2,9 @@
 
 Fixtures: `bench` (the simulated bench, or None on real hardware), `board` (port and board type, with
 the firmware deployed once per session), `device` (a connected JSON-RPC link), `ca_cert` (the CA
-the SIM's certificate must chain to). The serial log of a failing test is attached to its report.
+the SIM's certificate must chain to), `fault` (the simulated modem's fault control). The serial log
+and the AT/APDU trace of a failing test are attached to its report. `--sim-boards N` spreads the
+tests over N simulated boards: each pytest-xdist worker brings up its own.
 """
 
 from pathlib import Path
@@ -22,6 +24,17 @@ def pytest_addoption(parser):
     group.addoption("--board-type", help="board definition (boards/*.py) of the --port board")
     group.addoption("--ca", help="CA certificate (PEM) that issued the real SIM's certificate")
     group.addoption("--heap", default="256K", help="heap of the simulated board (default 256K)")
+    group.addoption("--sim-boards", type=int, default=0, metavar="N",
+                    help="run on N simulated boards in parallel (pytest-xdist: one board per worker)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    n = config.getoption("--sim-boards")
+    if n and not hasattr(config, "workerinput"):  # set xdist's own options, whichever hook runs first
+        config.option.numprocesses = n
+        config.option.dist = "load"
+        config.option.tx = ["popen"] * n
 
 
 def pytest_configure(config):

@@ -9,9 +9,12 @@ from . import deploy
 from .bench import Bench
 from .device import Device
 from .pki import CA_CERT
+from .provision import register_device
+from .readings import Registry, check
 from .signing import sign_and_verify
 
 MESSAGE = b"temperature=21.5C"
+READINGS = 5
 
 
 def run_demo(args, out=sys.stdout):
@@ -38,14 +41,44 @@ def run_demo(args, out=sys.stdout):
             say(f"  firmware   {info['firmware']} on MicroPython {info['micropython']}, {info['mem_free']} bytes free")
             say(f"Asking the SIM to sign {MESSAGE.decode()!r} ...")
             ev = sign_and_verify(dev, MESSAGE, ca)
-        say(f"  ICCID      {ev['iccid']}")
-        say(f"  key ID     {ev['key']} (private key stays on the SIM)")
-        say(f"  signature  {ev['signature'][:32]}... (ECDSA P-256, raw r||s)")
-        say(f"  subject    {ev['subject']}")
-        say(f"  issuer     {ev['issuer']}")
-        say("signature verified: it checks with the certificate's key, and the certificate chains to the bench CA")
-        return {"board": board, "deploy": res, "firmware": info, **ev}
+            say(f"  ICCID      {ev['iccid']}")
+            say(f"  key ID     {ev['key']} (private key stays on the SIM)")
+            say(f"  signature  {ev['signature'][:32]}... (ECDSA P-256, raw r||s)")
+            say(f"  subject    {ev['subject']}")
+            say(f"  issuer     {ev['issuer']}")
+            say("signature verified: it checks with the certificate's key, and the certificate chains to the bench CA")
+            verdicts = _stream_readings(dev, ca, Path(args.state), say)
+        return {"board": board, "deploy": res, "firmware": info, **ev, "readings": verdicts}
     finally:
         if own_bench:
             bench.down()
             say("Bench down.")
+
+
+def _stream_readings(dev, ca, state, say):
+    """Register the device, then show signed readings arriving, each with its verdict, and one forgery."""
+    registry = Registry(state / "registry.json")
+    reg = register_device(dev, ca, registry)
+    say(f"Registered the device: kid {reg['kid'][:16]}... (SHA-256 of its certificate)")
+    say("Signed readings (COSE_Sign1, ES256 by the SIM, SenML payload), checked with pycose and cryptography:")
+    last_seq, verdicts, cose = registry.last_seq(), [], b""
+    for _ in range(READINGS):
+        cose = bytes.fromhex(dev.call("reading")["cose"])
+        verdict = check(cose, registry, ca, last_seq)
+        verdicts.append(verdict.as_dict())
+        say("  " + _line(verdict, len(cose)))
+    registry.save()
+    forged = bytearray(cose)
+    forged[forged.find(b"Cel") + 12] ^= 0x01  # the last byte of the float64 value after `"Cel", 2:`
+    verdicts.append(check(bytes(forged), registry, ca, dict(last_seq)).as_dict())
+    say("  tampered copy of the last one: " + ("ACCEPTED (this is a bug)" if verdicts[-1]["verified"]
+                                               else f"rejected: {verdicts[-1]['reason']}"))
+    say("  the last one sent again: " + check(cose, registry, ca, last_seq).reason)
+    return verdicts
+
+
+def _line(v, size):
+    temp = next((x for x in v.values if x["unit"] == "Cel"), None)
+    value = f"{temp['value']:.2f} C" if temp else "?"
+    status = "verified" if v.ok else f"REJECTED: {v.reason}"
+    return f"seq {v.seq:>3}  {value:>9}  {size} bytes  {status}"

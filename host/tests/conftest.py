@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -8,17 +9,25 @@ import pytest
 SAFEBENCH = str(Path(sys.executable).with_name("safebench"))
 
 
-def sim_processes():
-    out = subprocess.run(["pgrep", "-f", "safebench_sim|unixboard/sim_boot.py"], capture_output=True, text=True)
-    return {int(p) for p in out.stdout.split()} - {os.getpid()}
+def sim_processes(under=""):
+    """Simulator processes (board supervisors, VMs, modems) whose command line names `under`."""
+    out = subprocess.run(["pgrep", "-af", "safebench_sim|unixboard/sim_boot.py"], capture_output=True, text=True)
+    pids = set()
+    for line in out.stdout.splitlines():
+        pid, _, cmd = line.partition(" ")
+        if under in cmd and int(pid) != os.getpid():
+            pids.add(int(pid))
+    return pids
 
 
 @pytest.fixture
-def no_leftovers():
-    """Fails the test if it leaves simulator processes behind."""
-    before = sim_processes()
+def no_leftovers(tmp_path):
+    """Fails the test if simulator processes it started (their files are under its tmp_path) outlive it."""
     yield
-    assert sim_processes() - before == set()
+    deadline = time.monotonic() + 5  # a VM whose supervisor just went is killed by the kernel a moment later
+    while sim_processes(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sim_processes(str(tmp_path)) == set()
 
 
 @pytest.fixture

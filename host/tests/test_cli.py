@@ -24,7 +24,8 @@ def test_missing_port(run_cli):
 def test_demo(run_cli, no_leftovers):
     res = run_cli("demo")
     assert res.returncode == 0, res.stdout + res.stderr
-    for words in ("serial", "ICCID", "key ID", "subject", "signature verified", "Bench down"):
+    for words in ("serial", "ICCID", "key ID", "subject", "signature verified", "seq   5", "verified",
+                  "tampered copy of the last one: rejected: bad signature", "replayed sequence number 5", "Bench down"):
         assert words in res.stdout
 
 

@@ -73,7 +73,7 @@ class Vm:
         for n, port in uarts.items():
             env[f"SAFEBENCH_UART{n}"] = port
         argv = [micropython_command(), "-X", f"heapsize={heapsize_arg(heap)}", "-i",
-                str(UNIXBOARD / "sim_boot.py")]
+                str(UNIXBOARD / "sim_boot.py"), str(flash)]  # the flash folder names the board in `ps`
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             try:
