@@ -61,20 +61,29 @@ class Sim:
         self._stale = True  # channels a previous run may have left open are closed before the first use
         self.urcs = []
         self._identity = None
+        self._files = {}  # certificate files read this boot; forgotten when the card may have changed
+
+    def file(self, file_id):
+        """A file of the card, read once per boot (certificates do not change under a running board)."""
+        data = self._files.get(file_id)
+        if data is None:
+            data = self._files[file_id] = self.applet(lambda c: c.read_file(file_id))
+        return data
 
     def identity(self):
         """(ICCID, kid) of the SIM; kid = SHA-256 of its client certificate. Read once per boot."""
         if self._identity is None:
             import hashlib
 
-            cert = self.applet(lambda c: c.read_file(CLIENT_CERT))
+            cert = self.file(CLIENT_CERT)
             self._identity = (self.modem.iccid(), hashlib.sha256(cert).digest())
         return self._identity
 
     def _urc(self, line):
         if line in (b"RDY", b"APP RDY") or line.startswith(b"+CPIN:"):
-            self.modem.lost()  # the modem rebooted: settings and channels are gone
+            self.modem.lost()  # the modem rebooted or the SIM came back: settings, channels, maybe the card
             self.card = None
+            self._files, self._identity = {}, None
         self.modem.on_urc(line)
         self.urcs.append(line)
         del self.urcs[:-8]
@@ -111,6 +120,7 @@ class Sim:
         """After modem trouble what the card has open is unknown: close stale channels before reuse."""
         self.card = None
         self._stale = True
+        self._files, self._identity = {}, None  # and the SIM may have been swapped
         self.modem.lost()
 
     def _open(self):
@@ -130,7 +140,7 @@ class Sim:
     def keys(self):
         from simkeys import SimKeys
 
-        return SimKeys(self._open(), self.modem.network_time)
+        return SimKeys(self._open(), self.modem.network_time, read_file=self.file)
 
 
 def sim():

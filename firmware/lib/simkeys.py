@@ -8,17 +8,18 @@ ROLES = {"signing_key": b"\x01", "client_cert": b"\x02", "ca_cert": b"\x03", "ep
 
 
 class SimKeys:
-    def __init__(self, card, clock=None, roles=ROLES):
+    def __init__(self, card, clock=None, roles=ROLES, read_file=None):
         self.card = card  # an open iotsafe.IoTSafe
         self.clock = clock  # () -> (y, m, d, hh, mm, ss) UTC, or None when the network time is unknown
         self.roles = roles
+        self.read_file = read_file or card.read_file  # the board's cache of certificate files, if any
         self.apdus_before = card.channel.csim.apdus
 
     def certificate(self):
-        return self.card.read_file(self.roles["client_cert"])
+        return self.read_file(self.roles["client_cert"])
 
     def trust_anchor(self):
-        return self.card.read_file(self.roles["ca_cert"])
+        return self.read_file(self.roles["ca_cert"])
 
     def ephemeral(self):
         """A fresh ECDHE key pair on the card; returns its public point 04||X||Y."""
