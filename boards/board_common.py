@@ -52,3 +52,18 @@ def power_on(uart, pin_no, active, pulse_ms, boot_ms):
         if answers(uart, 1):
             return
     raise OSError("modem did not answer AT within %d ms of PWRKEY" % boot_ms)
+
+
+def esp32_die_temperature():
+    """The classic ESP32's on-die sensor (reported in Fahrenheit), in Celsius."""
+    import esp32
+
+    return ("temperature", "Cel", (esp32.raw_temperature() - 32) / 1.8)
+
+
+def rp2040_die_temperature():
+    """The RP2040's on-die sensor on ADC 4: 0.706 V at 27 C, -1.721 mV per degree."""
+    from machine import ADC
+
+    volts = ADC(4).read_u16() * 3.3 / 65535
+    return ("temperature", "Cel", 27 - (volts - 0.706) / 0.001721)

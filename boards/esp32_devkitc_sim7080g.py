@@ -1,6 +1,6 @@
 # ESP32-DevKitC (ESP32-WROOM-32) wired to a SIMCom SIM7080G Cat-M/NB-IoT breakout.
 # Wiring: GPIO17 (TX2) -> modem RXD, GPIO16 (RX2) <- modem TXD, GPIO4 -> PWRKEY transistor, common GND.
-from board_common import open_uart, power_on
+from board_common import esp32_die_temperature, open_uart, power_on
 
 NAME = "esp32-devkitc-sim7080g"
 MODEM = "simcom"
@@ -18,7 +18,4 @@ def modem_power_on(uart):
     power_on(uart, _PWRKEY, _PWRKEY_ACTIVE, _PWRKEY_MS, _BOOT_MS)
 
 
-def read_sensor():
-    import esp32
-
-    return ("temperature", "Cel", (esp32.raw_temperature() - 32) / 1.8)  # the die sensor, in Fahrenheit
+read_sensor = esp32_die_temperature

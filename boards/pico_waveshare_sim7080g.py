@@ -1,5 +1,5 @@
 # Raspberry Pi Pico with the Waveshare Pico-SIM7080G-Cat-M HAT (UART0 on GP0/GP1, PWRKEY on GP14).
-from board_common import open_uart, power_on
+from board_common import open_uart, power_on, rp2040_die_temperature
 
 NAME = "pico-waveshare-sim7080g"
 MODEM = "simcom"
@@ -17,8 +17,4 @@ def modem_power_on(uart):
     power_on(uart, _PWRKEY, _PWRKEY_ACTIVE, _PWRKEY_MS, _BOOT_MS)
 
 
-def read_sensor():
-    from machine import ADC
-
-    volts = ADC(4).read_u16() * 3.3 / 65535  # RP2040 die sensor: 0.706 V at 27 C, -1.721 mV/C
-    return ("temperature", "Cel", 27 - (volts - 0.706) / 0.001721)
+read_sensor = rp2040_die_temperature

@@ -1,6 +1,6 @@
 # Raspberry Pi Pico W wired to a Quectel BG95 breakout.
 # Wiring: GP4 (UART1 TX) -> modem RXD, GP5 (UART1 RX) <- modem TXD, GP6 -> PWRKEY transistor, common GND.
-from board_common import open_uart, power_on
+from board_common import open_uart, power_on, rp2040_die_temperature
 
 NAME = "picow-bg95"
 MODEM = "quectel"
@@ -18,8 +18,4 @@ def modem_power_on(uart):
     power_on(uart, _PWRKEY, _PWRKEY_ACTIVE, _PWRKEY_MS, _BOOT_MS)
 
 
-def read_sensor():
-    from machine import ADC
-
-    volts = ADC(4).read_u16() * 3.3 / 65535
-    return ("temperature", "Cel", 27 - (volts - 0.706) / 0.001721)
+read_sensor = rp2040_die_temperature
