@@ -19,9 +19,7 @@ def _run(name):
     except OSError:
         return
     try:
-        with open(name) as f:
-            code = f.read()
-        exec(code, {"__name__": "__main__"})
+        execfile(name, {"__name__": "__main__"})  # tracebacks name the file, as a board's do
     except KeyboardInterrupt as e:
         sys.print_exception(e)
     except Exception as e:  # a board prints the traceback and carries on to the REPL
