@@ -16,6 +16,7 @@ from safebench import deploy
 from safebench.bench import Bench
 from safebench.device import Device
 from safebench.pki import CA_CERT
+from safebench.provision import bench_board_roles
 
 
 def pytest_addoption(parser):
@@ -63,7 +64,8 @@ def board(request, bench, tmp_path_factory):
     else:
         b = bench.board()
         port, board_type = b["port"], b["type"]
-    deploy.deploy(port, board_type, tmp_path_factory.mktemp("build"))
+    roles = bench_board_roles(bench.board()) if bench else None
+    deploy.deploy(port, board_type, tmp_path_factory.mktemp("build"), roles)
     return {"port": port, "type": board_type}
 
 

@@ -100,25 +100,38 @@ class LogicalChannel:
         self.number = None
         self._cla = 0x80 if proprietary_cla else 0x00
 
-    def open(self, aid):
+    def open(self, aids):
+        """Open a channel and select the first applet of `aids` the card has; returns its AID."""
         try:
             data, sw = self.csim.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x00, 0x00, 0x01)))
         except ATError:
-            return self._open_with_ccho(aid)
+            return self._open_with_ccho(aids)
         _check(sw, "MANAGE CHANNEL open")
         self.link, self.number = self.csim, data[0]
         try:
-            self._checked(self.number, _INS_SELECT, 0x04, 0x00, aid, None, "SELECT applet")
+            for aid in aids:
+                _, sw = self.link.exchange(_apdu(self.number, _INS_SELECT, 0x04, 0x00, aid, None))
+                if sw == SW_OK or sw >> 8 in (0x61, 0x91):
+                    return aid
+                if sw != 0x6A82:  # anything but "not here" is an answer worth reporting
+                    break
+            raise CardError(sw, "SELECT applet")
         except Exception:
             self.close()
             raise
 
-    def _open_with_ccho(self, aid):
-        lines = self.csim.at.command(b'AT+CCHO="' + hexlify(aid).upper() + b'"', b"+CCHO:", bare=True)
-        if not lines:
-            raise ModemReplyError("no session id in the AT+CCHO answer")
-        session = lines[-1].split(b":")[-1].strip()  # `+CCHO: 1`, or a bare `1`
-        self.link, self.number = Cgla(self.csim.at, session, self.csim.timeout_ms), 0
+    def _open_with_ccho(self, aids):
+        for aid in aids:
+            try:
+                lines = self.csim.at.command(b'AT+CCHO="' + hexlify(aid).upper() + b'"', b"+CCHO:", bare=True)
+            except ATError:
+                continue  # the modem could not select it: try the next AID
+            if not lines:
+                raise ModemReplyError("no session id in the AT+CCHO answer")
+            session = lines[-1].split(b":")[-1].strip()  # `+CCHO: 1`, or a bare `1`
+            self.link, self.number = Cgla(self.csim.at, session, self.csim.timeout_ms), 0
+            return aid
+        raise CardError(0x6A82, "AT+CCHO applet")
 
     def close(self):
         link, number = self.link, self.number
@@ -150,11 +163,6 @@ class LogicalChannel:
     def send(self, ins, p1=0, p2=0, data=None, le=None, what="", timeout_ms=None):
         """One command to the selected applet; returns its response data or raises CardError."""
         resp, sw = self.command(ins, p1, p2, data, le, timeout_ms)
-        _check(sw, what)
-        return resp
-
-    def _checked(self, cla_channel, ins, p1, p2, data, le, what):
-        resp, sw = self.link.exchange(_apdu(cla_channel, ins, p1, p2, data, le))
         _check(sw, what)
         return resp
 

@@ -8,6 +8,8 @@ from apdu import CardError, LogicalChannel
 from micropython import const
 
 AID = b"\xa0\x00\x00\x05\x59\x00\x10"  # the GSMA IoT SAFE AID
+# Tried in turn (iotsafe-interface.md 1.1): the GSMA AID, Thales' "MVP" applet, the older Thales applet.
+AIDS = (AID, b"\xa0\x00\x00\x00\x30\x53\xf1\x24\x01\x77\x01\x01\x49\x53\x41", b"\xa0\x00\x00\x02\x48\x04\x00")
 
 _INS_GET_DATA = const(0xCB)
 _INS_READ_FILE = const(0xB0)
@@ -117,12 +119,13 @@ def _starts_new(record, tag):
 
 
 class IoTSafe:
-    def __init__(self, csim, aid=AID, proprietary_cla=True):
+    def __init__(self, csim, aids=AIDS, proprietary_cla=True):
         self.channel = LogicalChannel(csim, proprietary_cla)
-        self.aid = aid
+        self.aids = aids
+        self.aid = None
 
     def open(self):
-        self.channel.open(self.aid)
+        self.aid = self.channel.open(self.aids)
 
     def close(self):
         self.channel.close()

@@ -16,8 +16,6 @@ E_MODEM_REPLY = -32004
 _SW_CHANNEL_CLOSED = 0x6881
 _CME_SIM_BUSY = 14
 BUSY_RETRY_MS = 3000
-SIGNING_KEY = b"\x01"
-CLIENT_CERT = b"\x02"
 
 _sim = None
 
@@ -36,8 +34,19 @@ def _bytes(value, name, size=None):
     return b
 
 
-def _ref(value, name):
-    """An object reference from JSON: {"label": "..."} or a hex ID string."""
+def _name(ref):
+    """How a reference is shown back: its hex ID, or its label."""
+    return ref if isinstance(ref, str) else _hex(ref)
+
+
+def _ref(value, name, role=None):
+    """An object reference from JSON: {"label": "..."} or a hex ID string; None: the SIM's `role`."""
+    if value is None and role:
+        roles = sim().roles
+        ref = roles.get(role) or (roles.get("signing_key") if role == "signing_public_key" else None)
+        if ref is None:  # the public half of a key pair shares its ID unless sim.json says otherwise
+            raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "this SIM has no %s: name the %s" % (role, name))
+        return ref
     if isinstance(value, dict) and isinstance(value.get("label"), str):
         return value["label"]
     return _bytes(value, name)
@@ -62,6 +71,9 @@ class Sim:
         self.urcs = []
         self._identity = None
         self._files = {}  # certificate files read this boot; forgotten when the card may have changed
+        from simroles import load
+
+        self.roles = load()
 
     def file(self, file_id):
         """A file of the card, read once per boot (certificates do not change under a running board)."""
@@ -75,7 +87,7 @@ class Sim:
         if self._identity is None:
             import hashlib
 
-            cert = self.file(CLIENT_CERT)
+            cert = self.file(self.roles["client_cert"])
             self._identity = (self.modem.iccid(), hashlib.sha256(cert).digest())
         return self._identity
 
@@ -140,7 +152,7 @@ class Sim:
     def keys(self):
         from simkeys import SimKeys
 
-        return SimKeys(self._open(), self.modem.network_time, read_file=self.file)
+        return SimKeys(self._open(), self.modem.network_time, self.roles, self.file)
 
 
 def sim():
@@ -184,33 +196,33 @@ def sim_info(objects=True):
     return res
 
 
-def sim_read_file(file="02"):
-    f = _ref(file, "file")
+def sim_read_file(file=None):
+    f = _ref(file, "file", "client_cert")
     return {"data": _hex(sim().applet(lambda c: c.read_file(f)))}
 
 
-def sim_sign(message=None, hash=None, key="01", on_card_hash=False):
+def sim_sign(message=None, hash=None, key=None, on_card_hash=False):
     """Sign a message (hashed here with SHA-256, or on the card) or a SHA-256 digest with a SIM key."""
     if (message is None) == (hash is None):
         raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "give exactly one of message or hash")
-    k = _ref(key, "key")
+    k = _ref(key, "key", "signing_key")
     if hash is not None:
         digest = _bytes(hash, "hash", 32)
         sig = sim().applet(lambda c: c.sign_hash(k, digest))
-        return {"alg": "ES256", "hash": _hex(digest), "signature": _hex(sig)}
+        return {"alg": "ES256", "key": _name(k), "hash": _hex(digest), "signature": _hex(sig)}
     msg = _bytes(message, "message")
     if on_card_hash:
-        return {"alg": "ES256", "signature": _hex(sim().applet(lambda c: c.sign_message(k, msg)))}
+        return {"alg": "ES256", "key": _name(k), "signature": _hex(sim().applet(lambda c: c.sign_message(k, msg)))}
     import hashlib
 
     digest = hashlib.sha256(msg).digest()
     sig = sim().applet(lambda c: c.sign_hash(k, digest))
-    return {"alg": "ES256", "hash": _hex(digest), "signature": _hex(sig)}
+    return {"alg": "ES256", "key": _name(k), "hash": _hex(digest), "signature": _hex(sig)}
 
 
-def sim_verify(hash, signature, key="01"):
+def sim_verify(hash, signature, key=None):
     """Check an ECDSA signature over a SHA-256 digest with a public key on the SIM."""
-    k, digest, sig = _ref(key, "key"), _bytes(hash, "hash", 32), _bytes(signature, "signature", 64)
+    k, digest, sig = _ref(key, "key", "signing_public_key"), _bytes(hash, "hash", 32), _bytes(signature, "signature", 64)
     return {"valid": sim().applet(lambda c: c.verify_hash(k, digest, sig))}
 
 
@@ -226,8 +238,8 @@ def sim_keygen(key):
     return {"public_key": _hex(sim().applet(lambda c: c.generate_key_pair(k)))}
 
 
-def sim_read_pubkey(key="01"):
-    k = _ref(key, "key")
+def sim_read_pubkey(key=None):
+    k = _ref(key, "key", "signing_public_key")
     return {"public_key": _hex(sim().applet(lambda c: c.read_public_key(k)))}
 
 
@@ -265,7 +277,8 @@ def reading():
         _counter = SeqCounter()
     seq = _counter.next()
     t = None if now is None else epoch_seconds(now)
-    cose = s.applet(lambda c: signed_reading(c, SIGNING_KEY, kid, iccid, seq, board.read_sensor(), t))
+    key = s.roles["signing_key"]
+    cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, seq, board.read_sensor(), t))
     return {"seq": seq, "kid": _hex(kid), "cose": _hex(cose)}
 
 

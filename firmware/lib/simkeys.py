@@ -1,14 +1,11 @@
 # The SIM's keys as a TLS client needs them: certificate, trust anchor, ECDHE and signatures on the card.
 #
-# Container roles follow the generic card layout (iotsafe-interface.md 3.5): 01 signing key pair,
-# 02 client certificate, 03 CA certificate, 04 ephemeral ECDH pair, 05 peer public key. A board whose
-# SIM is laid out differently passes its own `roles`.
-ROLES = {"signing_key": b"\x01", "client_cert": b"\x02", "ca_cert": b"\x03", "ephemeral_key": b"\x04",
-         "peer_key": b"\x05"}
+# Which container plays which part comes from `roles` (simroles.py: the board's SIM layout).
+from simroles import GENERIC
 
 
 class SimKeys:
-    def __init__(self, card, clock=None, roles=ROLES, read_file=None):
+    def __init__(self, card, clock=None, roles=GENERIC, read_file=None):
         self.card = card  # an open iotsafe.IoTSafe
         self.clock = clock  # () -> (y, m, d, hh, mm, ss) UTC, or None when the network time is unknown
         self.roles = roles

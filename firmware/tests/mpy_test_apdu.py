@@ -27,7 +27,7 @@ def test_malformed_reply():
 def test_open_select_get_response_close():
     uart = FakeUART([_ok(b"019000"), _ok(b"9000"), _ok(b"6103"), _ok(b"AABBCC9000"), _ok(b"9000")])
     ch = LogicalChannel(Csim(ATChannel(uart)))
-    ch.open(b"\xa0\x00\x00\x05\x59\x00\x10")
+    ch.open([b"\xa0\x00\x00\x05\x59\x00\x10"])
     assert ch.send(0x84, le=3) == b"\xaa\xbb\xcc"
     ch.close()
     cmds = uart.commands()
@@ -63,7 +63,7 @@ def test_select_failure_closes_the_channel():
     uart = FakeUART([_ok(b"019000"), _ok(b"6A82"), _ok(b"9000")])
     ch = LogicalChannel(Csim(ATChannel(uart)))
     try:
-        ch.open(b"\xa0\x00")
+        ch.open([b"\xa0\x00"])
     except CardError as e:
         assert e.sw == 0x6A82
     assert ch.number is None
@@ -75,7 +75,7 @@ def test_ccho_cgla_fallback():
     uart = FakeUART([b"\r\nERROR\r\n", b"\r\n+CCHO: 7\r\n\r\nOK\r\n",
                      b'\r\n+CGLA: 10,"0102039000"\r\n\r\nOK\r\n', b"\r\nOK\r\n"])
     ch = LogicalChannel(Csim(ATChannel(uart)))
-    ch.open(b"\xa0\x00\x00\x05\x59\x00\x10")
+    ch.open([b"\xa0\x00\x00\x05\x59\x00\x10"])
     assert ch.send(0x84, le=3) == b"\x01\x02\x03"
     ch.close()
     cmds = uart.commands()
@@ -87,3 +87,10 @@ def test_ccho_cgla_fallback():
 def test_closed_channel_is_6881():
     ch = LogicalChannel(Csim(ATChannel(FakeUART())))
     assert ch.command(0x84, le=1) == (b"", 0x6881)
+
+
+def test_next_aid_when_the_first_is_not_there():
+    uart = FakeUART([_ok(b"019000"), _ok(b"6A82"), _ok(b"9000")])
+    ch = LogicalChannel(Csim(ATChannel(uart)))
+    assert ch.open([b"\xa0\x01", b"\xa0\x02"]) == b"\xa0\x02"
+    assert uart.commands()[2] == b'AT+CSIM=14,"01A4040002A002"'

@@ -16,12 +16,16 @@ from cryptography import x509
 
 from . import deploy as deploy_mod
 from .bench import Bench, BenchError
+from .benchfile import BenchFileError
+from .boards import BoardError
 from .device import Device, DeviceError, RpcError
+from .flash import FlashError
 from .pki import CA_CERT
 from .signing import sign_and_verify
 from .verify import VerificationError
 
-EXPECTED_ERRORS = (BenchError, DeviceError, RpcError, deploy_mod.DeployError, VerificationError, OSError)
+EXPECTED_ERRORS = (BenchError, DeviceError, RpcError, deploy_mod.DeployError, VerificationError, OSError,
+                   BenchFileError, BoardError, FlashError)
 
 
 class UsageError(Exception):
@@ -34,18 +38,34 @@ def _bench(args):
     return Bench(args.state)
 
 
-def _target(args):
-    """(port, board type) from --port/--board-type, or from the running simulated bench."""
+def _target(args, type_required=True):
+    """(port, board type) from --board ALIAS, --port/--board-type, or from the running simulated bench."""
+    if args.board:
+        return _alias(args)
     if args.port:
-        if not args.board_type:
+        if not args.board_type and type_required:
             raise UsageError("--port needs --board-type (one of: " + ", ".join(deploy_mod.board_types()) + ")")
         return args.port, args.board_type
     board = _bench(args).board()
     return board["port"], args.board_type or board["type"]
 
 
+def _alias(args):
+    """--board ALIAS: the port with the alias's USB serial number, its type, and its CA (for --ca)."""
+    from . import benchfile
+
+    if args.port:
+        raise UsageError("give --board ALIAS or --port PORT, not both")
+    entry, port = benchfile.lookup(args.board, args.bench)
+    if args.board_type and args.board_type != entry.type:
+        raise UsageError(f"--board-type {args.board_type} contradicts the bench file: {args.board} is a {entry.type}")
+    args.alias_ca = entry.ca
+    return port, entry.type
+
+
 def _ca(args):
-    path = Path(args.ca) if args.ca else Path(args.state) / "ca" / CA_CERT
+    ca = args.ca or getattr(args, "alias_ca", None)
+    path = Path(ca) if ca else Path(args.state) / "ca" / CA_CERT
     if not path.exists():
         raise UsageError(f"no CA certificate at {path}: give --ca FILE (the CA that issued the SIM's certificate)")
     return x509.load_pem_x509_certificate(path.read_bytes())
@@ -73,8 +93,16 @@ def cmd_bench_status(args):
 
 
 def cmd_deploy(args):
+    from .provision import bench_board_roles
+
     port, board_type = _target(args)
-    res = deploy_mod.deploy(port, board_type, Path(args.state) / "build" / board_type)
+    if args.sim_roles:
+        roles = json.loads(Path(args.sim_roles).read_text())
+    elif not args.port and not getattr(args, "board", None):
+        roles = bench_board_roles(_bench(args).board())  # the simulated SIM: its card image says
+    else:
+        roles = None
+    res = deploy_mod.deploy(port, board_type, Path(args.state) / "build" / board_type, roles)
     return {"port": port, "board_type": board_type, **res}
 
 
@@ -201,6 +229,55 @@ def cmd_tls(args):
     return {"port": port, **res}
 
 
+def cmd_flash(args):
+    """Flash MicroPython (esptool for a .bin, the BOOTSEL drive for a .uf2), then deploy the firmware."""
+    from . import flash
+
+    port, board_type = _target(args, type_required=False) if args.port or args.board else (None, args.board_type)
+    if not port and Path(args.image).suffix.lower() != ".uf2":
+        raise UsageError("flash needs --port PORT or --board ALIAS")
+    if not args.no_deploy and not board_type:
+        raise UsageError("give --board-type (to deploy the firmware after flashing) or --no-deploy")
+    try:
+        offset = int(args.offset, 0) if args.offset else None
+    except ValueError:
+        raise UsageError(f"--offset {args.offset}: give a number, e.g. 0x1000") from None
+    res = flash.flash(port, args.image, board_type, args.erase, offset, args.volume, args.timeout,
+                      progress=not args.json)
+    if not args.no_deploy:
+        res["deploy"] = deploy_mod.deploy(res["port"], board_type, Path(args.state) / "build" / board_type)
+    return res
+
+
+def cmd_boards(args):
+    """Serial ports and the boards behind them (by USB identity; with --probe, as they say themselves)."""
+    from . import benchfile, boards
+
+    found = boards.connected(state_dir=args.state)
+    try:
+        entries = benchfile.load(args.bench) if args.bench or benchfile.bench_path().exists() else {}
+    except BenchFileError:
+        if args.bench:
+            raise
+        entries = {}  # a broken ./bench.yaml should not hide what is connected; --board says why it is broken
+    for b in found:
+        b["alias"] = benchfile.alias_of(entries, b)
+        if args.probe and (b["simulated"] or b["family"] in ("esp32", "rp2", "usb-uart")):
+            b["probe"] = boards.probe(b["port"])
+            b.setdefault("board_type", (b["probe"].get("firmware") or {}).get("board_type"))
+    res = {"boards": found, "not_connected": sorted(set(entries) - {b["alias"] for b in found})}
+    if args.write_bench:
+        res.update(benchfile.draft(found, args.write_bench))
+    return res
+
+
+def cmd_reset(args):
+    from . import boards
+
+    port, board_type = _target(args, type_required=False)
+    return boards.reset(port, board_type)
+
+
 def cmd_demo(args):
     """Bring up a simulated bench unless one is running, deploy, sign, verify, and clean up."""
     from .demo import run_demo
@@ -222,6 +299,9 @@ COMMANDS = {
     ("read",): cmd_read,
     ("verify",): cmd_verify,
     ("tls",): cmd_tls,
+    ("flash",): cmd_flash,
+    ("boards",): cmd_boards,
+    ("reset",): cmd_reset,
 }
 
 
@@ -264,6 +344,10 @@ def _say(command, res):
         from .tls import say
 
         return say(res)
+    if command in (("flash",), ("boards",), ("reset",)):
+        from .boards import say
+
+        return say(command[0], res)
     if command == ("sign",):
         return [f"signed by SIM {res['iccid']} key {res['key']}: {res['signature']}",
                 f"certificate: {res['subject']} (issued by {res['issuer']})", "signature verified"]
@@ -281,6 +365,8 @@ def _parser():
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("--port", help="a board's serial port (default: the simulated bench's board)")
     target.add_argument("--board-type", help="board definition in boards/ (default: from the bench)")
+    target.add_argument("--board", metavar="ALIAS", help="a board of the bench file, found by its USB serial number")
+    target.add_argument("--bench", metavar="FILE", help="the bench file (default $SAFEBENCH_BENCH or bench.yaml)")
 
     ap = argparse.ArgumentParser(prog="safebench", parents=[common],
                                  description="IoT SAFE SIM signing on MicroPython boards, and its test bench.")
@@ -294,7 +380,9 @@ def _parser():
                     help="module the simulated modem behaves as (default generic)")
     bench.add_parser("down", parents=[common], help="stop the simulated bench")
     bench.add_parser("status", parents=[common], help="show what the bench runs")
-    sub.add_parser("deploy", parents=[common, target], help="compile the firmware and copy it to a board")
+    dep = sub.add_parser("deploy", parents=[common, target], help="compile the firmware and copy it to a board")
+    dep.add_argument("--sim-roles", help='JSON file naming where the SIM keeps what, e.g. {"signing_key": "0002"} '
+                                         "(default: the generic layout; on the simulated bench, its card's)")
     sub.add_parser("info", parents=[common, target], help="ask the firmware and the SIM who they are")
     sign = sub.add_parser("sign", parents=[common, target], help="have the SIM sign a message; verify it")
     what = sign.add_mutually_exclusive_group()
@@ -337,6 +425,18 @@ def _parser():
     sim_modem.add_argument("--realtime", action="store_true", help="delay replies by the modeled time")
     sim_modem.add_argument("--port", help="serve on this serial port (e.g. /dev/ttyUSB0) instead of a pty")
     sim_modem.add_argument("--baud", type=int, help="serial baud rate (default: the card profile's)")
+    fl = sub.add_parser("flash", parents=[common, target], help="flash MicroPython to a real board, then deploy")
+    fl.add_argument("--image", required=True, help="MicroPython image: .bin (ESP32, esptool) or .uf2 (RP2040)")
+    fl.add_argument("--erase", action="store_true", help="ESP32: erase the whole flash first (also the files)")
+    fl.add_argument("--offset", help="ESP32: flash offset (default: from the chip, 0x1000 on ESP32, 0x0 on S3/C3)")
+    fl.add_argument("--volume", help="RP2040: the mounted RPI-RP2 drive (default: found in /media, /mnt, mounts)")
+    fl.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the drive or the port")
+    fl.add_argument("--no-deploy", action="store_true", help="only flash MicroPython, do not deploy the firmware")
+    brd = sub.add_parser("boards", parents=[common], help="list connected boards (and the simulated bench's)")
+    brd.add_argument("--probe", action="store_true", help="ask each board's firmware or MicroPython who it is")
+    brd.add_argument("--bench", metavar="FILE", help="bench file whose aliases to show (default bench.yaml)")
+    brd.add_argument("--write-bench", metavar="FILE", help="draft a bench file from what is connected")
+    sub.add_parser("reset", parents=[common, target], help="hard-reset a board and wait for its port to come back")
     demo = sub.add_parser("demo", parents=[common], help="the whole path on a simulated bench")
     demo.add_argument("--heap", default="256K", help="heap of the simulated board (default 256K)")
     return ap

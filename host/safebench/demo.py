@@ -9,7 +9,7 @@ from . import deploy
 from .bench import Bench
 from .device import Device
 from .pki import CA_CERT
-from .provision import register_device
+from .provision import bench_board_roles, register_device
 from .readings import Registry, check
 from .signing import sign_and_verify
 
@@ -33,7 +33,8 @@ def run_demo(args, out=sys.stdout):
         say(f"  board      {board['type']} (MicroPython unix port, heap {board['heap']})")
         say(f"  serial     {board['port']} -> {board['device']}")
         say("Deploying the firmware with mpy-cross and mpremote ...")
-        res = deploy.deploy(board["port"], board["type"], Path(args.state) / "build" / board["type"])
+        res = deploy.deploy(board["port"], board["type"], Path(args.state) / "build" / board["type"],
+                            bench_board_roles(board))
         say(f"  {len(res['files'])} files, {len(res['copied'])} copied")
         ca = x509.load_pem_x509_certificate((Path(args.state) / "ca" / CA_CERT).read_bytes())
         with Device(board["port"]) as dev:
