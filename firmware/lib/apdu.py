@@ -104,8 +104,12 @@ class LogicalChannel:
         """Open a channel and select the first applet of `aids` the card has; returns its AID."""
         try:
             data, sw = self.csim.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x00, 0x00, 0x01)))
-        except ATError:
-            return self._open_with_ccho(aids)
+        except ATError as e:
+            if _sim_state(e):
+                raise
+            return self._open_with_ccho(aids)  # this modem refuses channels through AT+CSIM
+        if sw in (0x6D00, 0x6E00, 0x6881):
+            return self._open_with_ccho(aids)  # ... or its card does, on the basic channel
         _check(sw, "MANAGE CHANNEL open")
         self.link, self.number = self.csim, data[0]
         try:
@@ -124,7 +128,9 @@ class LogicalChannel:
         for aid in aids:
             try:
                 lines = self.csim.at.command(b'AT+CCHO="' + hexlify(aid).upper() + b'"', b"+CCHO:", bare=True)
-            except ATError:
+            except ATError as e:
+                if _sim_state(e):
+                    raise
                 continue  # the modem could not select it: try the next AID
             if not lines:
                 raise ModemReplyError("no session id in the AT+CCHO answer")
@@ -167,13 +173,21 @@ class LogicalChannel:
         return resp
 
 
+def _sim_state(error):
+    """True for +CME ERRORs about the SIM itself (not inserted, failure, busy, wrong): not the method's fault."""
+    return getattr(error, "code", None) in (10, 13, 14, 15)
+
+
 def close_stale_channels(csim, channels=(1, 2, 3)):
-    """Close logical channels a previous run left open (modems keep them across host restarts)."""
+    """Close logical channels a previous run left open (modems keep them across host restarts).
+
+    True once done; False if the modem would not, so the caller tries again next time."""
     for n in channels:
         try:
             csim.exchange(bytes((0x00, _INS_MANAGE_CHANNEL, 0x80, n, 0x00)))
         except ATError:
-            return
+            return False
+    return True
 
 
 def _apdu(cla, ins, p1, p2, data, le):

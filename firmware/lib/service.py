@@ -142,8 +142,7 @@ class Sim:
 
             self.modem.ready()
             if self._stale:
-                close_stale_channels(self.csim)
-                self._stale = False
+                self._stale = not close_stale_channels(self.csim)
             card = IoTSafe(self.csim)
             card.open()
             self.card = card

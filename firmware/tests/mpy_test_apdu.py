@@ -94,3 +94,17 @@ def test_next_aid_when_the_first_is_not_there():
     ch = LogicalChannel(Csim(ATChannel(uart)))
     assert ch.open([b"\xa0\x01", b"\xa0\x02"]) == b"\xa0\x02"
     assert uart.commands()[2] == b'AT+CSIM=14,"01A4040002A002"'
+
+
+def test_busy_sim_is_not_a_reason_to_switch_to_ccho():
+    from atchannel import CMEError
+
+    uart = FakeUART([b"\r\n+CME ERROR: 14\r\n"])
+    ch = LogicalChannel(Csim(ATChannel(uart)))
+    try:
+        ch.open([b"\xa0\x00"])
+    except CMEError as e:
+        assert e.code == 14
+    else:
+        raise AssertionError("no CMEError")
+    assert len(uart.commands()) == 1  # no AT+CCHO attempt
