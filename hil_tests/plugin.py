@@ -22,6 +22,8 @@ from safebench.provision import bench_board_roles
 def pytest_addoption(parser):
     group = parser.getgroup("safebench HIL")
     group.addoption("--port", help="run on the real board at this serial port instead of a simulated one")
+    group.addoption("--board", help="run on this board of the bench file (its alias)")
+    group.addoption("--bench", help="bench file (YAML) of real boards; with -n N, each xdist worker takes one board")
     group.addoption("--board-type", help="board definition (boards/*.py) of the --port board")
     group.addoption("--ca", help="CA certificate (PEM) that issued the real SIM's certificate")
     group.addoption("--heap", default="256K", help="heap of the simulated board (default 256K)")
@@ -42,9 +44,34 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "simulated_only: needs the simulated bench (its files or faults)")
 
 
+def _real_board(config):
+    """(port, board type, CA path) of the real board this session (or xdist worker) runs on, or None."""
+    from safebench import benchfile
+
+    alias, bench_file, port = (config.getoption(o) for o in ("--board", "--bench", "--port"))
+    if alias:
+        entry, port = benchfile.lookup(alias, bench_file)
+        return port, entry.type, config.getoption("--ca") or entry.ca
+    if bench_file:
+        entries = [e for _, e in sorted(benchfile.load(bench_file).items())]
+        worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
+        entry = entries[int(worker[2:]) % len(entries)]
+        return benchfile.find_port(entry), entry.type, config.getoption("--ca") or entry.ca
+    if port:
+        if not config.getoption("--board-type"):
+            pytest.exit("--port needs --board-type", returncode=4)
+        return port, config.getoption("--board-type"), config.getoption("--ca")
+    return None
+
+
 @pytest.fixture(scope="session")
-def bench(request, tmp_path_factory):
-    if request.config.getoption("--port"):
+def real_board(request):
+    return _real_board(request.config)
+
+
+@pytest.fixture(scope="session")
+def bench(request, real_board, tmp_path_factory):
+    if real_board:
         yield None
         return
     b = Bench(tmp_path_factory.mktemp("bench"), attached=True)
@@ -56,11 +83,9 @@ def bench(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def board(request, bench, tmp_path_factory):
-    if bench is None:
-        port, board_type = request.config.getoption("--port"), request.config.getoption("--board-type")
-        if not board_type:
-            pytest.exit("--port needs --board-type", returncode=4)
+def board(bench, real_board, tmp_path_factory):
+    if real_board:
+        port, board_type, _ = real_board
     else:
         b = bench.board()
         port, board_type = b["port"], b["type"]
@@ -70,10 +95,10 @@ def board(request, bench, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def ca_cert(request, bench):
-    path = request.config.getoption("--ca") or (bench and bench.dir / "ca" / CA_CERT)
+def ca_cert(bench, real_board):
+    path = real_board[2] if real_board else bench.dir / "ca" / CA_CERT
     if not path:
-        pytest.skip("give --ca for a real board's SIM")
+        pytest.skip("give --ca (or sim: ca: in the bench file) for a real board's SIM")
     return x509.load_pem_x509_certificate(Path(path).read_bytes())
 
 
