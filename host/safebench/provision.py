@@ -13,11 +13,6 @@ from cryptography.hazmat.primitives import serialization
 from . import verify
 from .pki import CertificateAuthority
 
-# Container IDs of the generic profile (the default card).
-SIGNING_KEY = b"\x01"
-CLIENT_CERT_FILE = b"\x02"
-CA_CERT_FILE = b"\x03"
-
 
 class ProvisionError(ValueError):
     """A card cannot be personalised as asked (unknown profile, no certificate file, ...)."""
