@@ -40,10 +40,13 @@ class ModemReplyError(Exception):
 class Csim:
     """Raw APDU exchange through AT+CSIM: bytes in, (data, sw) out. The CLA carries the channel."""
 
-    def __init__(self, at, timeout_ms=10000):
+    def __init__(self, at, timeout_ms=10000, max_line=None):
         self.at = at
         self.timeout_ms = timeout_ms
         self.apdus = 0
+        # Data bytes per APDU that keep the AT line (and its answer) within the modem's line limit:
+        # `AT+CSIM=NNN,"` + 2 hex digits a byte (5 header bytes, Le) + `"`, with room for a session id.
+        self.max_data = min(255, (max_line - 20) // 2 - 6) if max_line else 255
 
     def exchange(self, apdu, timeout_ms=None):
         hexa = hexlify(apdu).upper()
@@ -64,9 +67,10 @@ class Cgla(Csim):
     The modem puts the channel number into CLA itself, so commands go with the channel bits zero.
     """
 
-    def __init__(self, at, session, timeout_ms=10000):
+    def __init__(self, at, session, timeout_ms=10000, max_data=255):
         super().__init__(at, timeout_ms)
         self.session = session
+        self.max_data = max_data
 
     def exchange(self, apdu, timeout_ms=None):
         hexa = hexlify(apdu).upper()
@@ -99,6 +103,7 @@ class LogicalChannel:
         self.link = None  # csim, or a Cgla when the modem opened the channel
         self.number = None
         self._cla = 0x80 if proprietary_cla else 0x00
+        self._cla_switched = False
 
     def open(self, aids):
         """Open a channel and select the first applet of `aids` the card has; returns its AID."""
@@ -135,7 +140,7 @@ class LogicalChannel:
             if not lines:
                 raise ModemReplyError("no session id in the AT+CCHO answer")
             session = lines[-1].split(b":")[-1].strip()  # `+CCHO: 1`, or a bare `1`
-            self.link, self.number = Cgla(self.csim.at, session, self.csim.timeout_ms), 0
+            self.link, self.number = Cgla(self.csim.at, session, self.csim.timeout_ms, self.csim.max_data), 0
             return aid
         raise CardError(0x6A82, "AT+CCHO applet")
 
@@ -156,6 +161,11 @@ class LogicalChannel:
             return b"", 0x6881
         cla = self._cla | self.number
         resp, sw = self.link.exchange(_apdu(cla, ins, p1, p2, data, le), timeout_ms)
+        if sw == 0x6E00 and not self._cla_switched:  # the card wants the other CLA convention (0n / 8n)
+            self._cla_switched = True
+            self._cla ^= 0x80
+            cla = self._cla | self.number
+            resp, sw = self.link.exchange(_apdu(cla, ins, p1, p2, data, le), timeout_ms)
         if sw >> 8 == 0x6C:  # wrong Le: the card says how many bytes it has
             resp, sw = self.link.exchange(_apdu(cla, ins, p1, p2, data, sw & 0xFF), timeout_ms)
         if sw >> 8 != 0x61:

@@ -123,6 +123,8 @@ class IoTSafe:
         self.channel = LogicalChannel(csim, proprietary_cla)
         self.aids = aids
         self.aid = None
+        self.chunk = min(_CHUNK, csim.max_data)  # READ FILE bytes per APDU
+        self.text_block = min(_TEXT_BLOCK, csim.max_data - 2)  # full text per Update, after the 9B header
 
     def open(self):
         self.aid = self.channel.open(self.aids)
@@ -168,7 +170,7 @@ class IoTSafe:
         reference = ref(FILE, file)
         offset = 0
         while offset < size:
-            want = min(_CHUNK, size - offset)
+            want = min(self.chunk, size - offset)
             chunk = self.channel.send(_INS_READ_FILE, offset >> 8, offset & 0xFF, reference, want, "READ FILE")
             if not chunk:
                 raise CardError(0x6F00, "READ FILE returned no data")
@@ -228,7 +230,7 @@ class IoTSafe:
         """Full-text data in blocks of one 9B TLV each; the last block also carries `tail`."""
         mv, resp, offset = memoryview(message), b"", 0
         while True:
-            block = mv[offset:offset + _TEXT_BLOCK]
+            block = mv[offset:offset + self.text_block]
             offset += len(block)
             last = offset >= len(message)
             data = tlv(0x9B, block) + (tail if last else b"")

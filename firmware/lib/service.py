@@ -65,7 +65,7 @@ class Sim:
         board.modem_power_on(uart)
         self.at = ATChannel(uart, self._urc)
         self.modem = for_board(board, self.at)
-        self.csim = Csim(self.at)
+        self.csim = Csim(self.at, max_line=getattr(board, "MODEM_MAX_LINE", None))
         self.card = None
         self._stale = True  # channels a previous run may have left open are closed before the first use
         self.urcs = []

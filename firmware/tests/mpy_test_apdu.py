@@ -1,4 +1,6 @@
 # APDU transport over AT+CSIM: reply variants of real modems, T=0 61xx/6Cxx handling, status words.
+from binascii import hexlify
+
 from apdu import CardError, Csim, LogicalChannel, ModemReplyError, _parse_reply
 from atchannel import ATChannel
 from fakeuart import FakeUART
@@ -108,3 +110,28 @@ def test_busy_sim_is_not_a_reason_to_switch_to_ccho():
     else:
         raise AssertionError("no CMEError")
     assert len(uart.commands()) == 1  # no AT+CCHO attempt
+
+
+def test_short_modem_lines_get_short_apdus():
+    # A modem that takes at most 110 characters a line (Pycom's LTE API): READ FILE goes in small chunks.
+    from iotsafe import IoTSafe
+
+    data = bytes(range(100))
+    info = b"83010260010121010220020064"  # file 02, 100 bytes
+    replies = [_ok(info + b"9000")]
+    for offset in range(0, 100, 39):
+        replies.append(_ok(bytes(hexlify(data[offset:offset + 39])).upper() + b"9000"))
+    uart = FakeUART(replies)
+    card = IoTSafe(Csim(ATChannel(uart), max_line=110))
+    card.channel.link, card.channel.number = card.channel.csim, 1
+    assert card.read_file(b"\x02") == data
+    assert all(len(c) <= 110 for c in uart.commands())
+    assert len(uart.commands()) == 4  # info + 3 chunks of at most 39 bytes
+
+
+def test_other_cla_convention_on_6e00():
+    uart = FakeUART([_ok(b"6E00"), _ok(b"AABB9000")])
+    ch = LogicalChannel(Csim(ATChannel(uart)))
+    ch.link, ch.number = ch.csim, 1
+    assert ch.send(0x84, le=2) == b"\xaa\xbb"
+    assert uart.commands() == [b'AT+CSIM=10,"8184000002"', b'AT+CSIM=10,"0184000002"']
