@@ -63,12 +63,16 @@ def _alias(args):
     return port, entry.type
 
 
-def _ca(args):
+def _ca_path(args):
     ca = args.ca or getattr(args, "alias_ca", None)
     path = Path(ca) if ca else Path(args.state) / "ca" / CA_CERT
     if not path.exists():
         raise UsageError(f"no CA certificate at {path}: give --ca FILE (the CA that issued the SIM's certificate)")
-    return x509.load_pem_x509_certificate(path.read_bytes())
+    return path
+
+
+def _ca(args):
+    return x509.load_pem_x509_certificate(_ca_path(args).read_bytes())
 
 
 def _message(args):
@@ -279,9 +283,12 @@ def cmd_reset(args):
 
 
 def cmd_demo(args):
-    """Bring up a simulated bench unless one is running, deploy, sign, verify, and clean up."""
+    """The demonstration on --board/--port, or on a simulated bench (brought up unless one is running)."""
     from .demo import run_demo
 
+    if args.port or args.board:
+        port, board_type = _target(args)
+        return run_demo(args, {"port": port, "type": board_type}, _ca_path(args))
     return run_demo(args)
 
 
@@ -437,7 +444,8 @@ def _parser():
     brd.add_argument("--bench", metavar="FILE", help="bench file whose aliases to show (default bench.yaml)")
     brd.add_argument("--write-bench", metavar="FILE", help="draft a bench file from what is connected")
     sub.add_parser("reset", parents=[common, target], help="hard-reset a board and wait for its port to come back")
-    demo = sub.add_parser("demo", parents=[common], help="the whole path on a simulated bench")
+    demo = sub.add_parser("demo", parents=[common, target], help="the whole path, on a simulated bench by default")
+    demo.add_argument("--ca", help="CA certificate (PEM) of a real board's SIM")
     demo.add_argument("--heap", default="256K", help="heap of the simulated board (default 256K)")
     return ap
 

@@ -1,4 +1,4 @@
-"""`safebench demo`: the whole product on one simulated board, told in plain words."""
+"""`safebench demo`: the whole product on one board (simulated by default), told in plain words."""
 
 import sys
 from pathlib import Path
@@ -17,11 +17,17 @@ MESSAGE = b"temperature=21.5C"
 READINGS = 5
 
 
-def run_demo(args, out=sys.stdout):
+def run_demo(args, target=None, ca_path=None, out=sys.stdout):
+    """The demonstration on `target` ({"port", "type"}: a real board, checked against the CA at
+    `ca_path`), or on a simulated bench: the running one, else one brought up and taken down here."""
+
     def say(line):
         if not args.json:
             print(line, file=out, flush=True)
 
+    if target:
+        say(f"Real board {target['type']} on {target['port']}")
+        return _demonstrate(args, target, None, Path(ca_path), say)
     bench = Bench(args.state)
     own_bench = not bench.status()["up"]
     if own_bench:
@@ -32,28 +38,31 @@ def run_demo(args, out=sys.stdout):
         board = bench.board()
         say(f"  board      {board['type']} (MicroPython unix port, heap {board['heap']})")
         say(f"  serial     {board['port']} -> {board['device']}")
-        say("Deploying the firmware with mpy-cross and mpremote ...")
-        res = deploy.deploy(board["port"], board["type"], Path(args.state) / "build" / board["type"],
-                            bench_board_roles(board))
-        say(f"  {len(res['files'])} files, {len(res['copied'])} copied")
-        ca = x509.load_pem_x509_certificate((Path(args.state) / "ca" / CA_CERT).read_bytes())
-        with Device(board["port"]) as dev:
-            info = dev.connect()
-            say(f"  firmware   {info['firmware']} on MicroPython {info['micropython']}, {info['mem_free']} bytes free")
-            say(f"Asking the SIM to sign {MESSAGE.decode()!r} ...")
-            ev = sign_and_verify(dev, MESSAGE, ca)
-            say(f"  ICCID      {ev['iccid']}")
-            say(f"  key ID     {ev['key']} (private key stays on the SIM)")
-            say(f"  signature  {ev['signature'][:32]}... (ECDSA P-256, raw r||s)")
-            say(f"  subject    {ev['subject']}")
-            say(f"  issuer     {ev['issuer']}")
-            say("signature verified: it checks with the certificate's key, and the certificate chains to the bench CA")
-            verdicts = _stream_readings(dev, ca, Path(args.state), say)
-        return {"board": board, "deploy": res, "firmware": info, **ev, "readings": verdicts}
+        return _demonstrate(args, board, bench_board_roles(board), Path(args.state) / "ca" / CA_CERT, say)
     finally:
         if own_bench:
             bench.down()
             say("Bench down.")
+
+
+def _demonstrate(args, board, roles, ca_path, say):
+    say("Deploying the firmware with mpy-cross and mpremote ...")
+    res = deploy.deploy(board["port"], board["type"], Path(args.state) / "build" / board["type"], roles)
+    say(f"  {len(res['files'])} files, {len(res['copied'])} copied")
+    ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
+    with Device(board["port"]) as dev:
+        info = dev.connect()
+        say(f"  firmware   {info['firmware']} on MicroPython {info['micropython']}, {info['mem_free']} bytes free")
+        say(f"Asking the SIM to sign {MESSAGE.decode()!r} ...")
+        ev = sign_and_verify(dev, MESSAGE, ca)
+        say(f"  ICCID      {ev['iccid']}")
+        say(f"  key ID     {ev['key']} (private key stays on the SIM)")
+        say(f"  signature  {ev['signature'][:32]}... (ECDSA P-256, raw r||s)")
+        say(f"  subject    {ev['subject']}")
+        say(f"  issuer     {ev['issuer']}")
+        say("signature verified: it checks with the certificate's key, and the certificate chains to the CA")
+        verdicts = _stream_readings(dev, ca, Path(args.state), say)
+    return {"board": board, "deploy": res, "firmware": info, **ev, "readings": verdicts}
 
 
 def _stream_readings(dev, ca, state, say):

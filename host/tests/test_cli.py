@@ -47,3 +47,20 @@ def test_ctrl_c_during_demo_leaves_nothing(tmp_path, no_leftovers):
     assert demo.returncode == 130, err
     assert b"interrupted" in err
     assert not (tmp_path / "state" / "bench.json").exists()
+
+
+@pytest.mark.timeout(180)
+def test_demo_on_a_board_it_did_not_start(run_cli, tmp_path, no_leftovers):
+    """`demo --port P --board-type T --ca C`: the same demonstration on a given board (here a simulated one)."""
+    from safebench.bench import Bench
+
+    bench = Bench(tmp_path / "lab", attached=True)
+    board = bench.up()["boards"][0]
+    try:
+        res = run_cli("demo", "--port", board["port"], "--board-type", "unix_sim",
+                      "--ca", str(bench.dir / "ca" / "ca.pem"))
+    finally:
+        bench.down()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Real board unix_sim" in res.stdout and "signature verified" in res.stdout
+    assert "Bringing up" not in res.stdout and "seq   5" in res.stdout
