@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit hil clean tls-tools
+.PHONY: venv demo test lint unit hil clean tls-tools bench
 
 venv: $(STAMP)
 
@@ -33,6 +33,11 @@ tls-tools:
 
 hil: venv tls-tools
 	$(BIN)/python -m pytest -q hil_tests
+
+# The benchmark suite (docs/benchmarks.md): the table on stdout, .bench/results.json and .bench/results.md.
+# BENCH_ARGS="--update-baseline" rewrites tools/bench/baseline.json; "--no-heap --no-scale" is quick.
+bench: venv
+	$(BIN)/python -m tools.bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .bench build

@@ -2,6 +2,7 @@
 #
 # A request line is read into one preallocated buffer; an over-long line is skipped to its end and
 # answered with an error, so no input can grow the heap or stop the loop.
+import gc
 import json
 import sys
 
@@ -38,6 +39,7 @@ def serve(methods, error_code=None):
     stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
     buf = bytearray(REQUEST_MAX)
     one = bytearray(1)
+    reply = None
     while True:
         n = _readline(stdin, buf, one)
         if n == 0:
@@ -45,9 +47,15 @@ def serve(methods, error_code=None):
         if n < 0:
             send(_error(None, INVALID_REQUEST, "request longer than %d bytes" % REQUEST_MAX))
             continue
-        reply = handle(bytes(buf[:n]), methods, error_code)
-        if reply is not None:
-            send(reply)
+        try:
+            reply = handle(bytes(buf[:n]), methods, error_code)
+            if reply is not None:
+                send(reply)
+        except MemoryError:  # even the answer did not fit: say so in a few bytes, and keep serving
+            rid = reply.get("id") if isinstance(reply, dict) else None
+            reply = None
+            gc.collect()
+            send(_error(rid, INTERNAL_ERROR, "out of memory"))
 
 
 def _readline(stream, buf, one):

@@ -71,9 +71,16 @@ class Sim:
         self.urcs = []
         self._identity = None
         self._files = {}  # certificate files read this boot; forgotten when the card may have changed
+        self._iccid = None
         from simroles import load
 
         self.roles = load()
+
+    def iccid(self):
+        """The SIM's ICCID, asked of the modem once per boot (and again after the SIM may have changed)."""
+        if self._iccid is None:
+            self._iccid = self.modem.iccid()
+        return self._iccid
 
     def file(self, file_id):
         """A file of the card, read once per boot (certificates do not change under a running board)."""
@@ -88,14 +95,14 @@ class Sim:
             import hashlib
 
             cert = self.file(self.roles["client_cert"])
-            self._identity = (self.modem.iccid(), hashlib.sha256(cert).digest())
+            self._identity = (self.iccid(), hashlib.sha256(cert).digest())
         return self._identity
 
     def _urc(self, line):
         if line in (b"RDY", b"APP RDY") or line.startswith(b"+CPIN:"):
             self.modem.lost()  # the modem rebooted or the SIM came back: settings, channels, maybe the card
             self.card = None
-            self._files, self._identity = {}, None
+            self._files, self._identity, self._iccid = {}, None, None
         self.modem.on_urc(line)
         self.urcs.append(line)
         del self.urcs[:-8]
@@ -132,7 +139,7 @@ class Sim:
         """After modem trouble what the card has open is unknown: close stale channels before reuse."""
         self.card = None
         self._stale = True
-        self._files, self._identity = {}, None  # and the SIM may have been swapped
+        self._files, self._identity, self._iccid = {}, None, None  # and the SIM may have been swapped
         self.modem.lost()
 
     def _open(self):
@@ -184,7 +191,7 @@ def info():
 
 def sim_info(objects=True):
     s = sim()
-    res = {"iccid": s.modem.iccid()}
+    res = {"iccid": s.iccid()}
 
     def read(card):
         res["applet"] = {"%02X" % t: _hex(v) for t, v in card.applet_info().items()}
