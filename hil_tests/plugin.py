@@ -2,7 +2,8 @@
 
 Fixtures: `bench` (the simulated bench, or None on real hardware), `board` (port and board type, with
 the firmware deployed once per session), `device` (a connected JSON-RPC link), `ca_cert` (the CA
-the SIM's certificate must chain to), `fault` (the simulated modem's fault control). The serial log
+the SIM's certificate must chain to), `fault` (the simulated modem's fault control), `own_board` (a
+simulated board of a test's own, for other heaps, dialects and SIMs). The serial log
 and the AT/APDU trace of a failing test are attached to its report. `--sim-boards N` spreads the
 tests over N simulated boards: each pytest-xdist worker brings up its own.
 """
@@ -118,6 +119,33 @@ def simulated(bench):
     if bench is None:
         pytest.skip("needs the simulated bench")
     return bench
+
+
+@pytest.fixture
+def own_board(simulated, tmp_path):
+    """start(heap=, dialect=, card=, state=) -> (bench, board, device): a simulated board of the test's own
+    (a heap, modem dialect or SIM the session's board does not have), deployed and connected; stopped after."""
+    started = []
+
+    def start(heap="256K", dialect="generic", card=None, state=None):
+        bench = Bench(state or tmp_path / f"own{len(started)}", attached=True)
+        started.append(bench)
+        bench.up(heap=heap, dialect=dialect, card=card)
+        board = bench.board()
+        deploy.deploy(board["port"], board["type"], bench.dir / "build", bench_board_roles(board))
+        dev = Device(board["port"])
+        started.append(dev)
+        dev.connect()
+        return bench, board, dev
+
+    try:
+        yield start
+    finally:
+        for part in reversed(started):  # devices first, then their benches
+            if isinstance(part, Device):
+                part.close()
+            else:
+                part.down()
 
 
 @pytest.fixture

@@ -5,10 +5,6 @@ import threading
 
 import pytest
 
-from safebench import deploy
-from safebench.bench import Bench
-from safebench.device import Device
-
 
 @pytest.fixture
 def echo_server():
@@ -33,39 +29,23 @@ def echo_server():
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("dialect", ["quectel", "simcom"])
-def test_dialect(simulated, tmp_path, echo_server, dialect):
-    bench = Bench(tmp_path / dialect, attached=True)
-    bench.up(dialect=dialect)
-    try:
-        board = bench.board()
-        deploy.deploy(board["port"], board["type"], tmp_path / "build")
-        with Device(board["port"]) as dev:
-            dev.connect()
-            assert dev.call("sim.info", objects=False)["iccid"].startswith("89")
-            assert dev.call("sim.sign", message="01")["signature"]
-            payload = bytes(range(256)) * 6  # 1.5 KB: more than one send command (1460 bytes) carries
-            got = dev.call("modem.tcp_echo", host="127.0.0.1", port=echo_server, data=payload.hex())
-            assert bytes.fromhex(got["data"]) == payload
-    finally:
-        bench.down()
+def test_dialect(own_board, echo_server, dialect):
+    _, _, dev = own_board(dialect=dialect)
+    assert dev.call("sim.info", objects=False)["iccid"].startswith("89")
+    assert dev.call("sim.sign", message="01")["signature"]
+    payload = bytes(range(256)) * 6  # 1.5 KB: more than one send command (1460 bytes) carries
+    got = dev.call("modem.tcp_echo", host="127.0.0.1", port=echo_server, data=payload.hex())
+    assert bytes.fromhex(got["data"]) == payload
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("dialect", ["quectel", "simcom"])
-def test_tls_over_the_modem_socket(simulated, tmp_path, dialect):
+def test_tls_over_the_modem_socket(own_board, dialect):
     """TLS 1.3 with the SIM's keys, carried by the modem's own TCP socket commands, in a 96 KB heap."""
     from safebench import tls
 
-    bench = Bench(tmp_path / dialect, attached=True)
-    bench.up(heap="96K", dialect=dialect)
-    try:
-        board = bench.board()
-        deploy.deploy(board["port"], board["type"], tmp_path / "build")
-        with Device(board["port"]) as dev:
-            dev.connect()
-            res = tls.echo_with_host(dev, bench.dir, suites=("gcm",))
-        assert res["server"]["version"] == "TLSv1.3" and res["client_key_is_sim_key"]
-        trace = open(board["trace"]).read()
-        assert ("AT+QISEND" if dialect == "quectel" else "AT+CASEND") in trace  # it went through the modem
-    finally:
-        bench.down()
+    bench, board, dev = own_board(heap="96K", dialect=dialect)
+    res = tls.echo_with_host(dev, bench.dir, suites=("gcm",))
+    assert res["server"]["version"] == "TLSv1.3" and res["client_key_is_sim_key"]
+    trace = open(board["trace"]).read()
+    assert ("AT+QISEND" if dialect == "quectel" else "AT+CASEND") in trace  # it went through the modem
