@@ -74,7 +74,7 @@ class Bound:
         card_ms = 0.0
         for x in self.exchanges:
             t, f = framing.csim_bytes(x.command, x.response + 2, card.quoted_hex, card.space_after_colon)
-            to, back, card_ms = to + t, back + f, card_ms + timing.card_ms(x.ins)
+            to, back, card_ms = to + t, back + f, card_ms + timing.latency_ms(x.ins)
         for a in self.at:
             to += framing.command_bytes(a.line)
             back += framing.reply_bytes(list(a.info), "OK")

@@ -366,7 +366,7 @@ class Modem:
         uart = self.timing.uart_ms(self._in_bytes + reply_bytes)
         card = 0.0
         for k, apdu in enumerate(self._apdus):
-            card_ms = self.timing.card_ms(apdu.pop("ins"))
+            card_ms = apdu.pop("card_ms")
             uart_ms = uart if k == len(self._apdus) - 1 else 0.0  # the UART time goes to the last one
             card += card_ms
             self._trace_write("apdu<", **apdu, card_ms=card_ms, uart_ms=round(uart_ms, 3),
@@ -462,7 +462,7 @@ class Modem:
         channel = apdu[0] & 0x03
         self._trace_write("apdu>", ch=channel, hex=apdu.hex().upper())
         response = self.uicc.transmit(apdu)
-        record = {"ins": apdu[1], "ch": channel, "hex": response.hex().upper()}
+        record = {"card_ms": self.timing.card_ms(apdu), "ch": channel, "hex": response.hex().upper()}
         self._apdus.append(record)
         if self._card_reset_armed:  # the card ran it, but reset before its answer got out
             self._card_reset_armed = False

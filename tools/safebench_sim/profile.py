@@ -242,36 +242,5 @@ def _hex(value: object, where: str, min_len: int, max_len: int) -> bytes:
 
 # -- timing model -----------------------------------------------------------------
 
-class Timing:
-    """How long an APDU takes on a real card behind a modem, from a profile's ``timing`` section.
-
-    ``card_ms`` is the card's processing time for the instruction (the last block only, for
-    Compute/Verify Signature Update: intermediate blocks just hash). ``transfer_ms`` is the
-    AT+CSIM command and its ``+CSIM:`` answer on the modem UART, 10 bits a character.
-    """
-
-    def __init__(self, timing: dict):
-        check_timing(timing)
-        self.baud = timing["baud"]
-        self.default_ms = float(timing["latency_ms"]["default"])
-        self.latency_ms = {int(k, 16): float(v) for k, v in timing["latency_ms"].items() if k != "default"}
-
-    def card_ms(self, apdu: bytes) -> float:
-        if len(apdu) < 4:
-            return self.default_ms
-        ins, p1 = apdu[1], apdu[2]
-        if ins in (0x2B, 0x2D) and not p1 & 0x80:
-            return self.default_ms
-        return self.latency_ms.get(ins, self.default_ms)
-
-    def transfer_ms(self, apdu: bytes, response: bytes) -> float:
-        command = len(f'AT+CSIM={2 * len(apdu)},"') + 2 * len(apdu) + 2  # closing quote and \r
-        answer = len(f'\r\n+CSIM: {2 * len(response)},"') + 2 * len(response) + len('"\r\n\r\nOK\r\n')
-        return (command + answer) * 10 * 1000 / self.baud
-
-    def modeled_time_ms(self, apdu: bytes, response: bytes) -> float:
-        return self.card_ms(apdu) + self.transfer_ms(apdu, response)
-
-
 def realtime_from_env() -> bool:
     return os.environ.get(REALTIME_ENV, "") not in ("", "0")

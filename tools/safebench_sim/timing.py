@@ -32,5 +32,25 @@ class TimingModel:
     def uart_ms(self, nbytes: int) -> float:
         return nbytes * BITS_PER_BYTE * 1000.0 / self.baud
 
-    def card_ms(self, ins: int) -> float:
+    def latency_ms(self, ins: int) -> float:
+        """The card's processing time for instruction `ins` (the profile's figure, else its default)."""
         return self._latency.get(f"{ins:02X}", self._default)
+
+    def card_ms(self, apdu: bytes) -> float:
+        """The card's time for this APDU: an intermediate Compute/Verify Signature Update block only
+        hashes (P1 b8 clear), so only the last block takes the signature's latency."""
+        if len(apdu) < 4:
+            return self._default
+        ins, p1 = apdu[1], apdu[2]
+        if ins in (0x2B, 0x2D) and not p1 & 0x80:
+            return self._default
+        return self.latency_ms(ins)
+
+    def csim_transfer_ms(self, apdu: bytes, response: bytes) -> float:
+        """UART time of the AT+CSIM line carrying `apdu` and the +CSIM answer carrying `response`."""
+        command = len(f'AT+CSIM={2 * len(apdu)},"') + 2 * len(apdu) + 2  # closing quote and CR
+        answer = len(f'\r\n+CSIM: {2 * len(response)},"') + 2 * len(response) + len('"\r\n\r\nOK\r\n')
+        return self.uart_ms(command + answer)
+
+    def modeled_time_ms(self, apdu: bytes, response: bytes) -> float:
+        return self.card_ms(apdu) + self.csim_transfer_ms(apdu, response)

@@ -25,7 +25,8 @@ from typing import Protocol
 
 from . import sw
 from .card import Card
-from .profile import Timing, realtime_from_env
+from .profile import realtime_from_env
+from .timing import TimingModel
 
 INS_MANAGE_CHANNEL = 0x70
 INS_SELECT = 0xA4
@@ -97,7 +98,7 @@ class Uicc:
         self._applets = dict(applets)
         self._t0 = card.profile["t0"]
         self._lenient_channel = card.profile["lenient_implicit_channel"]
-        self.timing = Timing(card.profile["timing"])
+        self.timing = TimingModel.from_profile(card.profile)
         self.realtime = realtime_from_env() if realtime is None else realtime
         self._open = {0}  # open channels; the basic channel is always open
         self._selected: dict[int, Applet] = {}  # channel -> selected applet

@@ -270,10 +270,10 @@ def test_timing_model_from_profile():
     profile = {"modem": {"baud": 9600}, "timing": {"baud": 115200, "latency_ms": {"default": 5, "b9": 1500}}}
     model = TimingModel.from_profile(profile)
     assert model.baud == 9600  # the modem's UART speed wins over the timing section's
-    assert model.card_ms(0xB9) == 1500 and model.card_ms(0x2B) == 5
+    assert model.latency_ms(0xB9) == 1500 and model.latency_ms(0x2B) == 5
     assert model.uart_ms(96) == pytest.approx(100.0)  # 96 bytes * 10 bits at 9600 baud
     assert TimingModel.from_profile({}, baud=57600).baud == 57600
-    assert TimingModel.from_profile({}).card_ms(0xB9) == 0.0
+    assert TimingModel.from_profile({}).latency_ms(0xB9) == 0.0
     with pytest.raises(ValueError):
         TimingModel(0)
 

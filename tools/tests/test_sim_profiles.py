@@ -273,7 +273,9 @@ def test_switch_vendor_version():
 
 
 def test_timing_model():
-    timing = profiles.Timing(profiles.load("generic")["timing"])
+    from safebench_sim.timing import TimingModel
+
+    timing = TimingModel.from_profile(profiles.load("generic"))
     keygen = bytes.fromhex("80B900000484020002")
     response = bytes.fromhex("6151")
     transfer = (
