@@ -36,3 +36,19 @@ def run_cli(tmp_path):
         return subprocess.run([SAFEBENCH, *args], capture_output=True, text=True, timeout=timeout,
                               cwd=tmp_path, env=dict(os.environ, SAFEBENCH_STATE=str(tmp_path / "state")))
     return run
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    """A simulated board with the firmware deployed: {"state": dir, "port": its port, "ca": the bench CA}."""
+    from safebench import deploy
+    from safebench.bench import Bench
+
+    state = tmp_path_factory.mktemp("bench")
+    bench = Bench(state, attached=True)
+    board = bench.up()["boards"][0]
+    try:
+        deploy.deploy(board["port"], board["type"], tmp_path_factory.mktemp("build"))
+        yield {"state": state, "port": board["port"], "ca": state / "ca" / "ca.pem"}
+    finally:
+        bench.down()

@@ -8,7 +8,6 @@ import textwrap
 import pytest
 
 from safebench import benchfile
-from safebench.bench import Bench
 from safebench.benchfile import BenchFileError
 from safebench.boards import UsbPort
 
@@ -128,17 +127,6 @@ def test_alias_errors(bench_file):
 
 
 # ---- --board on the CLI, against the simulated board named by port: --------------------------------
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    state = tmp_path_factory.mktemp("bench")
-    bench = Bench(state, attached=True)
-    board = bench.up()["boards"][0]
-    try:
-        yield {"state": state, "port": board["port"], "ca": state / "ca" / "ca.pem"}
-    finally:
-        bench.down()
-
 
 def cli(*args, cwd, state, env=None, timeout=120):
     return subprocess.run([SAFEBENCH, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,

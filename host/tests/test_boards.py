@@ -12,24 +12,10 @@ import time
 import pytest
 
 from safebench import boards, deploy
-from safebench.bench import Bench
 from safebench.boards import BoardError, UsbPort
 from safebench.device import Device
 
 SAFEBENCH = str(os.path.join(os.path.dirname(sys.executable), "safebench"))
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    """A simulated board with the firmware deployed: {"state": dir, "port": its port}."""
-    state = tmp_path_factory.mktemp("bench")
-    bench = Bench(state, attached=True)
-    board = bench.up()["boards"][0]
-    try:
-        deploy.deploy(board["port"], board["type"], tmp_path_factory.mktemp("build"))
-        yield {"state": state, "port": board["port"]}
-    finally:
-        bench.down()
 
 
 def cli(*args, state, cwd, timeout=60):
