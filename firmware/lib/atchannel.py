@@ -42,9 +42,6 @@ class ATChannel:
         self._buf = bytearray(_LINE_MAX)
         self._mv = memoryview(self._buf)
         self._len = 0
-        self.sent = 0  # bytes written and read, for benchmarks and traces
-        self.received = 0
-        self.commands = 0
 
     def command(self, cmd, prefix=None, timeout_ms=3000, bare=False, data=None, payload=None):
         """Send `cmd` (str or bytes, without CR); return its information lines as a list of bytes.
@@ -58,12 +55,11 @@ class ATChannel:
         if isinstance(cmd, str):
             cmd = cmd.encode()
         self.drain()
-        self._write(cmd + b"\r")
-        self.commands += 1
+        self.uart.write(cmd + b"\r")
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         if data is not None:
             self._await_prompt(cmd, deadline, timeout_ms)
-            self._write(data)
+            self.uart.write(data)
         lines, got = [], None
         while True:
             if payload is not None and got is None and self._starts(prefix, deadline):
@@ -98,10 +94,6 @@ class ATChannel:
                 return line
             if line and self.urc:
                 self.urc(line)
-
-    def _write(self, b):
-        self.uart.write(b)
-        self.sent += len(b)
 
     def _await_prompt(self, cmd, deadline, timeout_ms):
         """Consume up to the `> ` prompt (it has no line end); lines before it are URCs or errors."""
@@ -154,7 +146,6 @@ class ATChannel:
             k = self.uart.readinto(mv[got:n])
             if k:
                 got += k
-                self.received += k
             elif time.ticks_diff(deadline, time.ticks_ms()) < 0:
                 raise ATTimeout("payload cut short: %d of %d bytes" % (got, n))
         return n
@@ -171,7 +162,6 @@ class ATChannel:
             n = self.uart.readinto(self._mv[self._len:])
             if n:
                 self._len += n
-                self.received += n
                 return True
             if time.ticks_diff(deadline, time.ticks_ms()) < 0:
                 return False

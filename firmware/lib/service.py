@@ -68,7 +68,6 @@ class Sim:
         self.csim = Csim(self.at, max_line=getattr(board, "MODEM_MAX_LINE", None))
         self.card = None
         self._stale = True  # channels a previous run may have left open are closed before the first use
-        self.urcs = []
         self._identity = None
         self._files = {}  # certificate files read this boot; forgotten when the card may have changed
         self._iccid = None
@@ -104,8 +103,6 @@ class Sim:
             self.card = None
             self._files, self._identity, self._iccid = {}, None, None
         self.modem.on_urc(line)
-        self.urcs.append(line)
-        del self.urcs[:-8]
 
     def applet(self, fn):
         """fn(iotsafe) with the applet selected.
