@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml tools/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e . -e tools
 	@touch $(STAMP)
 
 demo: venv
@@ -37,7 +37,7 @@ hil: venv tls-tools
 # The benchmark suite (docs/benchmarks.md): the table on stdout, .bench/results.json and .bench/results.md.
 # BENCH_ARGS="--update-baseline" rewrites tools/bench/baseline.json; "--no-heap --no-scale" is quick.
 bench: venv
-	$(BIN)/python -m tools.bench.run $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .bench build

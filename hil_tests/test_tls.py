@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from safebench import tls
 from safebench.device import RpcError
 from safebench.pki import CertificateAuthority
-from safebench.tls_faults import ScriptedServer, TamperProxy
+from safebench.testing.tls_faults import ScriptedServer, TamperProxy
 
 DATA = b"hello from the SIM\n"
 E_TLS = -32005

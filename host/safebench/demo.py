@@ -6,12 +6,12 @@ from pathlib import Path
 from cryptography import x509
 
 from . import deploy
-from .bench import Bench
 from .device import Device
 from .pki import CA_CERT
 from .provision import bench_board_roles, register_device
 from .readings import Registry, check
 from .signing import sign_and_verify
+from .simulated_bench import SimulatedBench
 
 MESSAGE = b"temperature=21.5C"
 READINGS = 5
@@ -28,7 +28,7 @@ def run_demo(args, target=None, ca_path=None, out=sys.stdout):
     if target:
         say(f"Real board {target['type']} on {target['port']}")
         return _demonstrate(args, target, None, Path(ca_path), say)
-    bench = Bench(args.state)
+    bench = SimulatedBench(args.state)
     own_bench = not bench.status()["up"]
     if own_bench:
         bench.down()  # clear what a crashed bench left behind

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from . import BOARDS_DIR, FIRMWARE_DIR
+from .board_definitions import BOARD_COMMON, board_types
 
 
 class DeployError(Exception):
@@ -27,8 +28,6 @@ def _tool(name):
     exe = Path(sys.executable).with_name(name)
     return str(exe) if exe.exists() else shutil.which(name) or name
 
-
-BOARD_COMMON = "board_common"  # shared by the board definitions, not a board itself
 
 # sys.implementation._mpy: bits 0-7 the .mpy version, 8-9 the sub-version (native code ABI), 10+ the
 # native architecture, indexed as MicroPython's MP_NATIVE_ARCH_* (the names are mpy-cross's -march values).
@@ -67,16 +66,12 @@ def march_for(mpy, emitted=None):
 
 def read_mpy(port):
     """The board's `sys.implementation._mpy` (through mpremote: the firmware's `info` reports only bits 0-7)."""
-    from .boards import BoardError, probe_micropython
+    from .usb_boards import BoardError, probe_micropython
 
     try:
         return probe_micropython(port)["mpy"]
     except BoardError as e:
         raise DeployError(f"cannot read the .mpy version of the board on {port}: {e}") from None
-
-
-def board_types():
-    return sorted(p.stem for p in BOARDS_DIR.glob("*.py") if p.stem != BOARD_COMMON)
 
 
 def build(board_type, out_dir, march=None, sim_roles=None):
@@ -92,7 +87,9 @@ def build(board_type, out_dir, march=None, sim_roles=None):
     shutil.copy(FIRMWARE_DIR / "main.py", out / "main.py")
     _compile(board_src, out / "board.mpy", march)
     _compile(BOARDS_DIR / f"{BOARD_COMMON}.py", out / "lib" / f"{BOARD_COMMON}.mpy", march)
-    for src in sorted((FIRMWARE_DIR / "lib").glob("*.py")):
+    for src in sorted(FIRMWARE_DIR.glob("*/*.py")):
+        if src.name == "manifest.py" or src.parent.name == "tests":
+            continue
         _compile(src, out / "lib" / f"{src.stem}.mpy", march)
     if sim_roles:
         (out / "sim.json").write_text(json.dumps(sim_roles, sort_keys=True))

@@ -16,7 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from . import boards
+from . import usb_boards as boards
+from .board_definitions import BOARD_CHIPS, chip_family
 
 ESP_IMAGE_MAGIC = 0xE9
 UF2_BLOCK = 512
@@ -97,8 +98,8 @@ def check_board(chip, board_type=None, port_record=None):
     """Refuse an image built for another chip than the board's (from its type, else its USB identity)."""
     if chip == "unknown":  # a UF2 without family IDs: only an RP2 boot ROM takes one
         chip = "rp2040"
-    want = boards.chip_family(chip) or chip
-    board_chip = boards.BOARD_CHIPS.get(board_type)
+    want = chip_family(chip) or chip
+    board_chip = BOARD_CHIPS.get(board_type)
     if board_chip == "unix":
         raise FlashError("the simulated board runs the unix port: there is nothing to flash (use deploy)")
     if board_chip and board_chip != chip:  # an RP2350 image on an RP2040 is ignored by its boot ROM

@@ -1,6 +1,6 @@
 """Personalising SIMs: keys made on the card, certificates from a CA for the cards' public keys.
 
-A simulated card is made from a card profile (``safebench_sim/profiles``); its roles say which
+A simulated card is made from a card profile (``safebench_simulator/profiles``); its roles say which
 containers hold the signing key, the client certificate and the CA certificate, so any profile
 can be personalised. The private key never leaves the card image: only its public key comes here.
 """
@@ -23,7 +23,7 @@ def new_sim_card(path, ca_dir=None, profile="generic", ca=None):
 
     The CA certificate goes into the card's CA-certificate file when its profile has one.
     """
-    from safebench_sim.card import Card
+    from safebench_simulator.card import Card
 
     if ca is None and ca_dir is None:
         raise ProvisionError("no CA: give a CertificateAuthority or the folder of one")
@@ -82,7 +82,7 @@ ROLES = ("signing_key", "client_cert", "ca_cert", "ephemeral_key", "peer_key")
 
 def sim_roles(card_path):
     """Where a card image keeps what ({role: hex ID}, "" for a role it lacks): the board's `sim.json`."""
-    from safebench_sim.card import Card
+    from safebench_simulator.card import Card
 
     card = Card.load(card_path)
     roles = {name: (card.role(name) or b"").hex().upper() for name in ROLES}

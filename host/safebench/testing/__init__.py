@@ -1,0 +1,1 @@
+"""Test support that ships with safebench: the HIL pytest plugin and TLS peers that misbehave on purpose."""

@@ -1,0 +1,54 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SAFEBENCH = str(Path(sys.executable).with_name("safebench"))
+
+
+def sim_processes(under=""):
+    """Simulator processes (board supervisors, VMs, modems) whose command line names `under`."""
+    out = subprocess.run(["pgrep", "-af", "safebench_simulator|unixboard/sim_boot.py"], capture_output=True, text=True)
+    pids = set()
+    for line in out.stdout.splitlines():
+        pid, _, cmd = line.partition(" ")
+        if under in cmd and int(pid) != os.getpid():
+            pids.add(int(pid))
+    return pids
+
+
+@pytest.fixture
+def no_leftovers(tmp_path):
+    """Fails the test if simulator processes it started (their files are under its tmp_path) outlive it."""
+    yield
+    deadline = time.monotonic() + 5  # a VM whose supervisor just went is killed by the kernel a moment later
+    while sim_processes(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sim_processes(str(tmp_path)) == set()
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    def run(*args, timeout=120):
+        return subprocess.run([SAFEBENCH, *args], capture_output=True, text=True, timeout=timeout,
+                              cwd=tmp_path, env=dict(os.environ, SAFEBENCH_STATE=str(tmp_path / "state")))
+    return run
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    """A simulated board with the firmware deployed: {"state": dir, "port": its port, "ca": the bench CA}."""
+    from safebench import deploy
+    from safebench.simulated_bench import SimulatedBench
+
+    state = tmp_path_factory.mktemp("bench")
+    bench = SimulatedBench(state, attached=True)
+    board = bench.up()["boards"][0]
+    try:
+        deploy.deploy(board["port"], board["type"], tmp_path_factory.mktemp("build"))
+        yield {"state": state, "port": board["port"], "ca": state / "ca" / "ca.pem"}
+    finally:
+        bench.down()

@@ -1,0 +1,256 @@
+"""The benchmark suite's pure parts: trace counting (checked against the simulated modem's real
+output), the IoT SAFE lower bounds (hand-counted vectors), the heap bisection, the baseline check
+and the report."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from benchmarks import baseline, framing, heap, operations, report
+from benchmarks import lower_bounds as lb
+from benchmarks.measure import measure, percentile
+from benchmarks.trace import TraceReader, count
+from safebench.device import RpcError
+from safebench_simulator.card import Card
+from safebench_simulator.modem import Modem
+from safebench_simulator.timing import TimingModel
+
+GENERIC = TimingModel.from_profile({"timing": {"baud": 115200, "latency_ms": {"default": 5, "2B": 300}}})
+
+# A session as the firmware runs it: modem set-up, channel, applet, a signature, an ICCID, a close.
+SESSION = [
+    b"AT", b"ATE0", b"AT+CMEE=1",
+    b'AT+CSIM=10,"0070000001"',
+    b'AT+CSIM=24,"01A4040007A0000005590010"',
+    b'AT+CSIM=36,"812A00010D840101A1010391020001920104"',
+    b'AT+CSIM=80,"812B8001229E20' + b"11" * 32 + b'00"',
+    b'AT+CSIM=10,"81C0000042"',
+    b'AT+CSIM=8,"812A0101"',
+    b"AT+CCID", b"AT+CCLK?", b"AT+BOGUS",
+    b'AT+CSIM=10,"0070800100"',
+]
+
+
+@pytest.fixture
+def modem(tmp_path):
+    card = tmp_path / "card.json"
+    Card.new("generic").save(card)
+    m = Modem(card, trace_path=tmp_path / "trace.jsonl")
+    yield m, tmp_path / "trace.jsonl"
+    m.close()
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# -- trace counting -------------------------------------------------------------------------------
+
+def test_counts_match_the_bytes_the_modem_really_sent(modem):
+    m, trace = modem
+    sent = received = 0
+    received += len(m.startup())  # boot URCs: outside any command
+    for line in SESSION:
+        sent += len(line) + 1
+        received += len(m.feed(line + b"\r"))
+    c, echo = count(_records(trace), m.timing.baud)
+    assert (c.bytes_to_modem, c.bytes_from_modem) == (sent, received)
+    assert (c.at_commands, c.apdus, echo) == (len(SESSION), 7, False)
+    # modeled time = card latencies + every byte on the UART: the modem's model_ms and ours agree
+    assert c.model_ms == pytest.approx(c.card_ms + m.timing.uart_ms(sent + received), abs=0.01)
+    assert c.card_ms == pytest.approx(6 * 5 + 300)
+
+
+def test_echo_is_followed_through_ate_and_reboots():
+    recs = [{"dir": "at>", "line": "AT"}, {"dir": "at<", "line": "OK"},
+            {"dir": "at>", "line": "ATE0"}, {"dir": "at<", "line": "OK"},
+            {"dir": "at>", "line": "AT"}, {"dir": "at<", "line": "OK"}]
+    c, echo = count(recs, 115200)
+    assert c.bytes_to_modem == 3 + 5 + 3
+    assert c.bytes_from_modem == (3 + 6) + (5 + 6) + 6 and not echo
+    c, echo = count([{"dir": "reboot"}, {"dir": "at>", "line": "AT"}, {"dir": "at<", "line": "OK"}], 115200, False)
+    assert c.bytes_from_modem == 3 + 6 and echo
+
+
+def test_reader_takes_windows_and_leaves_a_half_written_line(tmp_path):
+    path = tmp_path / "trace.jsonl"
+    path.write_text(json.dumps({"dir": "at>", "line": "ATE0"}) + "\n" + json.dumps({"dir": "at<", "line": "OK"}) + "\n")
+    reader = TraceReader(path, 115200)
+    assert reader.echo is False
+    with open(path, "a") as f:
+        f.write(json.dumps({"dir": "at>", "line": "AT+CCLK?"}) + "\n" + '{"dir": "at<", "li')
+    c = reader.take()
+    assert (c.at_commands, c.bytes_to_modem, c.bytes_from_modem) == (1, 9, 0)  # its answer not written yet
+    with open(path, "a") as f:
+        f.write('ne": "OK"}\n')
+    assert reader.take().bytes_from_modem == 6
+
+
+def test_framing_of_csim_lines():
+    assert framing.csim_command(5) == 'AT+CSIM=10,"0000000000"'
+    assert framing.csim_bytes(5, 2) == (24, len('\r\n+CSIM: 4,"0000"\r\n\r\nOK\r\n'))
+    assert framing.csim_reply(2, quoted=False, space=False) == "+CSIM:4,0000"
+    assert framing.reply_bytes([], "OK") == 6 and framing.reply_bytes(["a", "b"], "OK") == 2 + 1 + 2 + 1 + 2 + 6
+
+
+# -- lower bounds ---------------------------------------------------------------------------------
+
+T0 = lb.Card()
+T1 = lb.Card(t0=False)
+
+
+def test_sign_hash_bound_is_init_update_get_response_close():
+    b = lb.sign_hash(T0)
+    assert [(x.ins, x.command, x.response) for x in b.exchanges] == [
+        (0x2A, 18, 0), (0x2B, 40, 0), (0xC0, 5, 66), (0x2A, 4, 0)]
+    c = b.counts(T0, GENERIC)
+    # AT+CSIM lines: 8 + digits + 2 quotes + comma + hex + CR; answers: +CSIM: n,"hex" and OK, framed
+    assert (c["bytes_to_modem"], c["bytes_from_modem"]) == (50 + 94 + 24 + 21, 25 + 25 + 159 + 25)
+    assert c["model_ms"] == pytest.approx(5 + 300 + 5 + 5 + (189 + 234) / 11.52, abs=0.1)
+    assert [x.ins for x in lb.sign_hash(T1).exchanges] == [0x2A, 0x2B, 0x2A]
+    assert len(lb.sign_hash(lb.Card(close_session=False)).exchanges) == 3
+
+
+def test_read_file_takes_256_bytes_a_response():
+    assert len(lb.read_file(498, T0).exchanges) == 4
+    assert len(lb.read_file(512, T0).exchanges) == 4
+    assert [x.response for x in lb.read_file(513, T0).exchanges if x.ins == 0xC0] == [256, 256, 1]
+    assert len(lb.read_file(513, T1).exchanges) == 3
+
+
+def test_sign_message_picks_the_cheaper_mode():
+    short, long = lb.sign_message(8, T0, GENERIC), lb.sign_message(100, T0, GENERIC)
+    assert "card" in short.notes and short.exchanges[1].command == 6 + 2 + 8
+    assert "board" in long.notes and long.exchanges == lb.sign_hash(T0).exchanges
+    assert len(lb.sign_full_text(600, T0).exchanges) == 1 + 2 + 2 + 1  # two 253-byte blocks, then the rest
+
+
+def test_tls_and_reading_bounds():
+    b = lb.tls_handshake(T0)
+    assert [x.ins for x in b.exchanges] == [0xB9, 0xC0, 0x24, 0xD8, 0x24, 0x46, 0xC0, 0x2A, 0x2B, 0xC0, 0x2A]
+    assert [a.line for a in b.at] == ["AT+CCLK?"] and b.exchanges[1].response == 3 + 3 + 71
+    r = lb.signed_reading(T0).counts(T0, GENERIC)
+    assert (r["apdus"], r["at_commands"]) == (4, 5)
+    assert lb.channel_setup(T0).counts(T0, GENERIC)["apdus"] == 2
+    assert lb.sim_info(68, 277).counts(T0, GENERIC)["apdus"] == 3
+
+
+def test_card_from_image():
+    doc = {"aid": "A000000030534F12401770101495341", "roles": {"signing_key": "0002", "client_cert": "0003"},
+           "profile": {"t0": False, "sig_length_form": 2, "modem": {"quoted_hex": False}}}
+    card = lb.card_from_image(doc)
+    assert (card.t0, card.sig_length_bytes, card.key_id_len, card.aid_len, card.quoted_hex) == (False, 2, 2, 15, False)
+
+
+# -- heap bisection -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("need", [16, 20, 44, 100, 252, 256])
+def test_bisection_finds_the_smallest_passing_heap(need):
+    best, tried = heap.smallest_passing(lambda k: k >= need, 16, 256, 4)
+    assert best == need
+    assert len(tried) <= 7 and tried[0] == (256, True)
+
+
+def test_bisection_edges():
+    assert heap.smallest_passing(lambda k: False, 16, 256, 4) == (None, [(256, False)])
+    assert heap.smallest_passing(lambda k: True, 16, 16, 4)[0] == 16
+    with pytest.raises(ValueError):
+        heap.smallest_passing(lambda k: True, 16, 30, 4)
+
+
+# -- baseline and report --------------------------------------------------------------------------
+
+BASE = {"format": baseline.FORMAT, "operations": {"sign_hash": {
+    "apdus": 4, "at_commands": 4, "bytes_to_modem": 1000, "bytes_from_modem": 1000, "heap_kb": 40}}}
+
+
+@pytest.mark.parametrize("change, bad", [
+    ({}, False), ({"apdus": 5}, True), ({"apdus": 3}, False), ({"at_commands": 5}, True),
+    ({"bytes_to_modem": 1020}, False), ({"bytes_to_modem": 1021}, True), ({"bytes_from_modem": 1030}, True),
+    ({"heap_kb": 44}, False), ({"heap_kb": 48}, True)])
+def test_regressions_respect_the_margins(change, bad):
+    measured = {"sign_hash": {**BASE["operations"]["sign_hash"], **change}}
+    found = baseline.regressions(measured, BASE)
+    assert bool(found) is bad
+    assert not baseline.regressions({"other": {"apdus": 99}}, BASE)  # not in the baseline: not judged
+
+
+def test_baseline_needs_heap_minimums(tmp_path):
+    ops = {"sign_hash": {"status": "ok", "counts": {"apdus": 4, "at_commands": 4, "bytes_to_modem": 1,
+                                                     "bytes_from_modem": 2}, "heap": None},
+           "tls_handshake": {"status": "not available"}}
+    with pytest.raises(baseline.BaselineError):
+        baseline.from_results(ops)
+    ops["sign_hash"]["heap"] = {"min_kb": 40}
+    doc = baseline.from_results(ops)
+    baseline.save(doc, tmp_path / "b.json")
+    assert baseline.load(tmp_path / "b.json")["operations"] == {"sign_hash": {
+        "apdus": 4, "at_commands": 4, "bytes_to_modem": 1, "bytes_from_modem": 2, "heap_kb": 40}}
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(baseline.BaselineError):
+        baseline.load(tmp_path / "bad.json")
+
+
+def test_committed_baseline_is_well_formed():
+    doc = baseline.load()
+    assert {"sign_hash", "reading", "read_cert", "sim_info"} <= set(doc["operations"])
+    for values in doc["operations"].values():
+        assert all(isinstance(values[f], int) and values[f] > 0 for f in (*baseline.ABSOLUTE, *baseline.RELATIVE))
+
+
+def test_percentile():
+    assert percentile([3, 1, 2], 50) == 2 and percentile([1, 2, 3, 4], 95) == pytest.approx(3.85)
+    assert percentile([], 50) is None
+
+
+def test_report_shows_ratios_and_unavailable_operations():
+    counts = {"apdus": 8, "at_commands": 8, "bytes_to_modem": 224, "bytes_from_modem": 1260}
+    results = {
+        "created": "now", "firmware": {"firmware": "0.2.0", "micropython": "1.29.0"}, "host": {"cpus": 2},
+        "elapsed_s": 1, "method": {"runs": 5, "warmup": 2},
+        "timing": {"profile": "generic", "baud": 115200, "latency_ms": {"default": 5}, "source": "guesses"},
+        "operations": {
+            "read_cert": {"label": "certificate read", "status": "ok", "counts": counts, "model_ms": 168.8,
+                          "wall_ms": {"median": 40.0},
+                          "bound": {**{k: v // 2 for k, v in counts.items()}, "model_ms": 125.2},
+                          "heap": {"min_kb": 40, "range": [16, 256, 4]}, "retained_bytes": 2048},
+            "tls_handshake": {"label": "TLS 1.3 handshake", "status": "not available", "reason": "no tls.echo"}}}
+    text = report.markdown(results)
+    assert "| certificate read | 8 / 4 (2.00×) |" in text and "40K" in text
+    assert "not available: no tls.echo" in text and "guesses" in text
+
+
+# -- operations the firmware does not offer --------------------------------------------------------
+
+class _Firmware:
+    """Answers like a board whose firmware has no tls.echo."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def reboot(self):
+        return {}
+
+    def call(self, method, **params):
+        if method == "info":
+            return {"mem_free": 1000}
+        raise RpcError(method, self.error)
+
+
+@pytest.mark.parametrize("error", [{"code": -32601, "message": "Method not found"},
+                                   {"code": -32603, "message": "no module named 'tls_rpc'", "data": {"type": "ImportError"}}])
+def test_missing_tls_echo_is_not_available(error):
+    ctx = operations.Context(_Firmware(error), None, None, None, None, None, server=SimpleNamespace(port=1))
+    with pytest.raises(operations.NotAvailable):
+        operations._tls_request(ctx)
+    op = operations.Operation("tls_handshake", "TLS", operations._tls_request, lambda ctx, res: None, None)
+    res = measure(op, ctx, SimpleNamespace(skip=lambda: None, take=lambda: None))
+    assert res["status"] == "not available" and "tls.echo" in res["reason"]
+
+
+def test_out_of_memory_in_tls_echo_is_a_failure_not_an_absence():
+    error = {"code": -32603, "message": "out of memory", "data": {"type": "MemoryError"}}
+    ctx = operations.Context(_Firmware(error), None, None, None, None, None, server=SimpleNamespace(port=1))
+    with pytest.raises(RpcError):
+        operations._tls_request(ctx)
