@@ -11,7 +11,7 @@ venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml tools/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e . -e tools
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . -e tools
 	@touch $(STAMP)
 
 demo: venv
@@ -35,7 +35,7 @@ hil: venv tls-tools
 	$(BIN)/python -m pytest -q hil_tests
 
 # The benchmark suite (docs/benchmarks.md): the table on stdout, .bench/results.json and .bench/results.md.
-# BENCH_ARGS="--update-baseline" rewrites tools/bench/baseline.json; "--no-heap --no-scale" is quick.
+# BENCH_ARGS="--update-baseline" rewrites tools/benchmarks/baseline.json; "--no-heap --no-scale" is quick.
 bench: venv
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 

@@ -2,6 +2,10 @@
 #   make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/safebench/firmware/manifest.py
 # The filesystem then needs only main.py and a one-line board.py naming the board, e.g.
 #   from pico_waveshare_sim7080g import *
-include("$(PORT_DIR)/boards/manifest.py")  # noqa: F821  the port's own frozen modules
-freeze("lib")  # noqa: F821  every firmware module
-freeze("../boards")  # noqa: F821  every board definition and board_common
+# Every feature is frozen; to leave one out, drop its require() line (core stays: main.py runs on it).
+include("$(PORT_DIR)/boards/manifest.py")  # the port's own frozen modules
+add_library("safebench", ".")  # the feature folders beside this file, each with its manifest.py
+require("core", library="safebench")
+require("readings", library="safebench")
+require("tls", library="safebench")
+freeze("../boards")  # every board definition and board_common

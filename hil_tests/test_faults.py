@@ -5,9 +5,8 @@ Faults are injected through the simulated modem's control socket, so these run o
 
 import pytest
 
-from safebench.device import RpcError
-
-E_AT_TIMEOUT, E_MODEM, E_CARD, E_MODEM_REPLY = -32001, -32002, -32003, -32004
+from safebench.errors import RpcError
+from safebench.rpc_codes import E_AT_TIMEOUT, E_CARD, E_MODEM, E_MODEM_REPLY
 
 
 def _signs(device):

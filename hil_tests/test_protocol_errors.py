@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from safebench.device import RpcError
+from safebench.errors import RpcError
+from safebench.rpc_codes import E_CARD, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 
 
 def _raw(device, line: bytes):
@@ -20,19 +21,19 @@ def _still_serving(device):
 
 def test_malformed_json(device):
     msg = _raw(device, b'{"jsonrpc": "2.0", "id": 1, "method": ')
-    assert msg["error"]["code"] == -32700
+    assert msg["error"]["code"] == PARSE_ERROR
     _still_serving(device)
 
 
 def test_not_a_request(device):
     msg = _raw(device, b"[1, 2, 3]")
-    assert msg["error"]["code"] == -32600
+    assert msg["error"]["code"] == INVALID_REQUEST
     _still_serving(device)
 
 
 def test_oversized_request(device):
     msg = _raw(device, json.dumps({"jsonrpc": "2.0", "id": 7, "method": "info", "params": {"x": "A" * 6000}}).encode())
-    assert msg["error"]["code"] == -32600
+    assert msg["error"]["code"] == INVALID_REQUEST
     assert "longer than" in msg["error"]["message"]
     _still_serving(device)
 
@@ -40,7 +41,7 @@ def test_oversized_request(device):
 def test_unknown_method(device):
     with pytest.raises(RpcError) as e:
         device.call("sim.explode")
-    assert e.value.code == -32601
+    assert e.value.code == METHOD_NOT_FOUND
     _still_serving(device)
 
 
@@ -53,7 +54,7 @@ def test_unknown_method(device):
 def test_bad_sign_params(device, params, needle):
     with pytest.raises(RpcError) as e:
         device.call("sim.sign", **params)
-    assert e.value.code == -32602
+    assert e.value.code == INVALID_PARAMS
     assert needle in str(e.value)
     _still_serving(device)
 
@@ -61,7 +62,7 @@ def test_bad_sign_params(device, params, needle):
 def test_unknown_file_is_a_card_error(device):
     with pytest.raises(RpcError) as e:
         device.call("sim.read_file", file="7F")
-    assert e.value.code == -32003
+    assert e.value.code == E_CARD
     assert e.value.data["sw"] == "6A82"
     assert "not found" in str(e.value)
     # the channel was closed after the error: signing still works

@@ -8,6 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from safebench import verify
+from safebench.errors import VerificationError
 from safebench.signing import sign_and_verify
 
 
@@ -22,7 +23,7 @@ def test_signature_is_made_with_the_certificate_key(device, ca_cert):
     cert = verify.certificate_chain(unhexlify(device.call("sim.read_file", file="02")["data"]), ca_cert)
     sig = unhexlify(device.call("sim.sign", message=b"abc".hex())["signature"])
     verify.raw_signature(cert, b"abc", sig)
-    with pytest.raises(verify.VerificationError, match="bad signature"):
+    with pytest.raises(VerificationError, match="bad signature"):
         verify.raw_signature(cert, b"abd", sig)
 
 

@@ -7,7 +7,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
-from safebench.device import RpcError
+from safebench.errors import RpcError
+from safebench.rpc_codes import INVALID_PARAMS
 
 
 def test_sim_info_lists_the_objects(device):
@@ -23,7 +24,7 @@ def test_random_is_random(device):
     assert len(a) == 32 and a != b
     with pytest.raises(RpcError) as e:
         device.call("sim.random", length=0)
-    assert e.value.code == -32602
+    assert e.value.code == INVALID_PARAMS
 
 
 def test_key_refresh_gives_a_new_working_key(device):

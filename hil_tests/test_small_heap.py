@@ -3,7 +3,8 @@ request needs the board answers "out of memory" instead of falling over."""
 
 import pytest
 
-from safebench.device import RpcError
+from safebench.errors import RpcError
+from safebench.rpc_codes import INTERNAL_ERROR
 
 
 @pytest.mark.timeout(120)
@@ -22,5 +23,5 @@ def test_out_of_memory_is_an_answer_not_a_crash(own_board):
         try:
             dev.call("sim.info")
         except RpcError as e:
-            assert e.code == -32603 and "memory" in str(e)
+            assert e.code == INTERNAL_ERROR and "memory" in str(e)
         assert dev.call("info")["firmware"]  # still serving, not dropped to the REPL

@@ -13,12 +13,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from safebench import tls
-from safebench.device import RpcError
+from safebench.errors import RpcError
 from safebench.pki import CertificateAuthority
+from safebench.rpc_codes import E_TLS
 from safebench.testing.tls_faults import ScriptedServer, TamperProxy
 
 DATA = b"hello from the SIM\n"
-E_TLS = -32005
 pytestmark = pytest.mark.timeout(240)
 
 

@@ -7,6 +7,7 @@ from binascii import hexlify, unhexlify
 
 from atchannel import ATError
 from micropython import const
+from rpc_codes import E_CARD, E_MODEM_REPLY
 
 SW_OK = const(0x9000)
 _INS_MANAGE_CHANNEL = const(0x70)
@@ -28,13 +29,18 @@ SW_TEXT = {
 class CardError(Exception):
     """The card answered a status word other than 9000."""
 
+    code = E_CARD
+
     def __init__(self, sw, what=""):
         self.sw = sw
+        self.data = {"sw": "%04X" % sw}
         super().__init__("%s: card says %04X (%s)" % (what or "APDU", sw, SW_TEXT.get(sw, "unexpected status")))
 
 
 class ModemReplyError(Exception):
     """The modem's +CSIM answer could not be parsed."""
+
+    code = E_MODEM_REPLY
 
 
 class Csim:
@@ -185,7 +191,7 @@ class LogicalChannel:
 
 def _sim_state(error):
     """True for +CME ERRORs about the SIM itself (not inserted, failure, busy, wrong): not the method's fault."""
-    return getattr(error, "code", None) in (10, 13, 14, 15)
+    return getattr(error, "cme", None) in (10, 13, 14, 15)
 
 
 def close_stale_channels(csim, channels=(1, 2, 3)):

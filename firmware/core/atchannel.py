@@ -6,6 +6,7 @@
 import time
 
 from micropython import const
+from rpc_codes import E_AT_TIMEOUT, E_MODEM
 
 _LINE_MAX = const(1100)  # a full +CSIM reply is 5 + 2*258 + some; longer lines are noise
 _URC_WORDS = (b"RDY", b"RING", b"NO CARRIER", b"POWERED DOWN", b"NORMAL POWER DOWN", b"SMS Ready")
@@ -18,19 +19,26 @@ CME_TEXT = {
 
 
 class ATError(Exception):
-    """The modem answered ERROR."""
+    """The modem answered ERROR. `code` and `data`: how the error travels in the command protocol."""
+
+    code = E_MODEM
+    data = {"cme": None}
 
 
 class ATTimeout(ATError):
     """The modem did not finish answering in time."""
 
+    code = E_AT_TIMEOUT
+    data = None
+
 
 class CMEError(ATError):
-    """The modem answered +CME ERROR: <n>."""
+    """The modem answered +CME ERROR: <cme>."""
 
-    def __init__(self, code, text=None):
-        self.code = code
-        super().__init__("+CME ERROR: %s (%s)" % (code, text or CME_TEXT.get(code, "see 3GPP TS 27.007 9.2")))
+    def __init__(self, cme, text=None):
+        self.cme = cme
+        self.data = {"cme": cme}
+        super().__init__("+CME ERROR: %s (%s)" % (cme, text or CME_TEXT.get(cme, "see 3GPP TS 27.007 9.2")))
 
 
 class ATChannel:

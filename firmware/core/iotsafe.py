@@ -3,12 +3,12 @@
 # Objects are addressed by ID (bytes, any length) or by label (str). Two-phase operations
 # (signature, verification, public key import) run in a session that is always closed, also after
 # an error: a session left open blocks the next Init with 6A86 until the card is reset.
-# Cards disagree on encodings (iotsafe-interface.md 0.2, 3.3); the parser takes every variant seen.
+# Cards disagree on encodings (docs/iotsafe.md §5, §8); the parser takes every variant seen.
 from apdu import CardError, LogicalChannel
 from micropython import const
 
 AID = b"\xa0\x00\x00\x05\x59\x00\x10"  # the GSMA IoT SAFE AID
-# Tried in turn (iotsafe-interface.md 1.1): the GSMA AID, Thales' "MVP" applet, the older Thales applet.
+# Tried in turn (docs/iotsafe.md §2.1): the GSMA AID, Thales' "MVP" applet, the older Thales applet.
 AIDS = (AID, b"\xa0\x00\x00\x00\x30\x53\xf1\x24\x01\x77\x01\x01\x49\x53\x41", b"\xa0\x00\x00\x02\x48\x04\x00")
 
 _INS_GET_DATA = const(0xCB)
@@ -23,8 +23,6 @@ _INS_READ_PUBLIC = const(0xCD)
 _INS_PUT_PUBLIC_INIT = const(0x24)
 _INS_PUT_PUBLIC_UPDATE = const(0xD8)
 _INS_DH = const(0x46)
-_INS_PRF = const(0x48)
-_INS_HKDF = const(0x4A)
 _SESSION = const(1)
 _LAST = const(0x80)
 _MODE_FULL_TEXT = const(1)
@@ -128,9 +126,6 @@ class IoTSafe:
 
     def open(self):
         self.aid = self.channel.open(self.aids)
-
-    def close(self):
-        self.channel.close()
 
     # -- information ------------------------------------------------------------------
 
@@ -267,13 +262,3 @@ class IoTSafe:
         """ECKA-DH with two keys on the card; returns the shared secret (the X coordinate)."""
         data = ref(PRIVATE_KEY, private_key) + ref(PUBLIC_KEY, peer_public_key)
         return self.channel.send(_INS_DH, 0, 0, data, 0, "Compute DH", _SLOW_MS)
-
-    def compute_prf(self, secret, label_seed, length):
-        """TLS 1.2 PRF-SHA256 on the card, secret given in clear (mode 00)."""
-        data = tlv(0xD1, secret) + tlv(0xD2, label_seed) + tlv(0xD3, bytes((length,)))
-        return self.channel.send(_INS_PRF, 0, 0, data, 0, "Compute PRF")
-
-    def compute_hkdf_extract(self, ikm, salt, hash_alg=HASH_SHA256):
-        """HKDF-Extract (RFC 5869) on the card; returns the PRK."""
-        data = tlv(0xD1, ikm) + tlv(0xD5, salt) + b"\x91\x02\x00" + bytes((hash_alg,))
-        return self.channel.send(_INS_HKDF, 0, 0, data, 0, "Compute HKDF")

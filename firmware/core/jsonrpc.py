@@ -1,18 +1,16 @@
 # JSON-RPC 2.0 server: one JSON object per line on the board's USB serial (stdin/stdout).
 #
 # A request line is read into one preallocated buffer; an over-long line is skipped to its end and
-# answered with an error, so no input can grow the heap or stop the loop.
+# answered with an error, so no input can grow the heap or stop the loop. Binary values travel as
+# upper-case hex strings (`hex_text`, `hex_param`).
 import gc
 import json
 import sys
+from binascii import hexlify, unhexlify
 
 from micropython import const
+from rpc_codes import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 
-PARSE_ERROR = const(-32700)
-INVALID_REQUEST = const(-32600)
-METHOD_NOT_FOUND = const(-32601)
-INVALID_PARAMS = const(-32602)
-INTERNAL_ERROR = const(-32603)
 REQUEST_MAX = const(4096)
 
 
@@ -25,6 +23,22 @@ class RpcError(Exception):
         self.data = data
 
 
+def hex_text(b):
+    """Bytes as the protocol writes them: an upper-case hex string."""
+    return hexlify(b).decode().upper()
+
+
+def hex_param(value, name, size=None):
+    """The bytes of a hex string parameter (of `size` bytes if given); INVALID_PARAMS if it is not one."""
+    try:
+        b = unhexlify(value)
+    except (ValueError, TypeError):
+        raise RpcError(INVALID_PARAMS, "%s must be a hex string" % name) from None
+    if size is not None and len(b) != size:
+        raise RpcError(INVALID_PARAMS, "%s must be %d bytes" % (name, size))
+    return b
+
+
 def send(obj):
     sys.stdout.write(json.dumps(obj))
     sys.stdout.write("\n")
@@ -34,8 +48,8 @@ def notify(method, params):
     send({"jsonrpc": "2.0", "method": method, "params": params})
 
 
-def serve(methods, error_code=None):
-    """Answer requests for ever. `error_code(exc)` maps a method's exception to (code, data)."""
+def serve(find):
+    """Answer requests for ever. `find(method)` gives the function answering a method, None if none does."""
     stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
     buf = bytearray(REQUEST_MAX)
     one = bytearray(1)
@@ -48,7 +62,7 @@ def serve(methods, error_code=None):
             send(_error(None, INVALID_REQUEST, "request longer than %d bytes" % REQUEST_MAX))
             continue
         try:
-            reply = handle(bytes(buf[:n]), methods, error_code)
+            reply = handle(bytes(buf[:n]), find)
             if reply is not None:
                 send(reply)
         except MemoryError:  # even the answer did not fit: say so in a few bytes, and keep serving
@@ -72,7 +86,9 @@ def _readline(stream, buf, one):
         n += 1
 
 
-def handle(line, methods, error_code=None):
+def handle(line, find):
+    """The answer to one request line (None for a notification). A method's exception becomes an error
+    object: its class's `code` (rpc_codes) and `data` if it has them, else INTERNAL_ERROR; `type` names it."""
     try:
         req = json.loads(line)
     except ValueError:
@@ -81,13 +97,13 @@ def handle(line, methods, error_code=None):
         return _error(req.get("id") if isinstance(req, dict) else None, INVALID_REQUEST,
                       "expected a JSON-RPC 2.0 request object")
     rid = req.get("id")
-    fn = methods.get(req["method"])
-    if fn is None:
-        return _error(rid, METHOD_NOT_FOUND, "unknown method %s" % req["method"])
     params = req.get("params") or {}
-    if not isinstance(params, dict):
-        return _error(rid, INVALID_PARAMS, "params must be an object")
     try:
+        fn = find(req["method"])  # may import the method's module: inside the try, so its errors are answered
+        if fn is None:
+            raise RpcError(METHOD_NOT_FOUND, "unknown method %s" % req["method"])
+        if not isinstance(params, dict):
+            raise RpcError(INVALID_PARAMS, "params must be an object")
         result = fn(**params)
     except RpcError as e:
         return _error(rid, e.code, str(e), e.data)
@@ -96,8 +112,10 @@ def handle(line, methods, error_code=None):
     except MemoryError:
         return _error(rid, INTERNAL_ERROR, "out of memory")
     except Exception as e:
-        code, data = error_code(e) if error_code else (INTERNAL_ERROR, None)
-        return _error(rid, code, str(e) or type(e).__name__, data)
+        code = getattr(e, "code", None)
+        data = {"type": type(e).__name__}
+        data.update(getattr(e, "data", None) or {})
+        return _error(rid, code if isinstance(code, int) else INTERNAL_ERROR, str(e) or type(e).__name__, data)
     if "id" not in req:
         return None  # a notification gets no answer
     return {"jsonrpc": "2.0", "id": rid, "result": result}

@@ -1,10 +1,11 @@
 # A cellular modem behind an AT channel (3GPP TS 27.007): readiness, SIM identity, network time.
 #
-# Vendor dialects (quectel.py, simcom.py) add their ICCID spelling and TCP sockets; `for_board`
-# picks the one the board definition names, importing only that one.
+# The base of the modem drivers: the vendor drivers (quectel.py, simcom.py) import it and add their
+# ICCID spelling and TCP sockets; modems.py picks the one the board definition names.
 import time
 
-from atchannel import ATError
+from atchannel import ATError, ATTimeout
+from utc import epoch_seconds, utc_tuple
 
 
 class Modem:
@@ -47,9 +48,9 @@ class Modem:
         """UTC (y, m, d, hh, mm, ss) from the network clock (AT+CCLK?), or None if it is not set."""
         try:
             lines = self.ready().at.command(b"AT+CCLK?", b"+CCLK:")
-        except ATError as e:
-            if type(e).__name__ == "ATTimeout":
-                raise
+        except ATTimeout:
+            raise
+        except ATError:
             return None  # a modem without a network clock: the time is unknown, not an error
         return parse_cclk(lines[0]) if lines else None
 
@@ -58,54 +59,6 @@ class Modem:
 
     def open_tcp(self, host, port, timeout_ms=30000):
         raise ATError("this modem driver has no TCP sockets; name the modem's dialect in the board definition")
-
-
-class ModemSocket:
-    """A TCP connection through the modem's socket commands, as a stream (read, readinto, write, close).
-
-    Data is fetched when the modem announces it (a URC) or, failing that, polled, so a URC lost to
-    a reboot only slows a read down. `timeout_ms` bounds a read that gets nothing.
-    """
-
-    def __init__(self, driver, conn_id, timeout_ms=30000):
-        self.driver, self.id, self.timeout_ms = driver, conn_id, timeout_ms
-        self.open = True
-        self.blocking = True
-
-    def setblocking(self, flag):
-        self.blocking = flag
-
-    def write(self, data):
-        mv = memoryview(data)
-        for i in range(0, len(mv), self.driver.SEND_MAX):
-            self.driver.send(self.id, mv[i:i + self.driver.SEND_MAX])
-        return len(mv)
-
-    def readinto(self, buf, nbytes=None):
-        """Bytes read into `buf` (at least 1), 0 at the end of the stream, None if non-blocking and
-        nothing is there; OSError on timeout."""
-        mv = memoryview(buf)[:nbytes or len(buf)]
-        deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
-        while True:
-            n = self.driver.recv(self.id, mv)
-            if n:
-                return n
-            if self.id in self.driver.closed:
-                return 0
-            if not self.blocking:
-                return None
-            if time.ticks_diff(deadline, time.ticks_ms()) < 0:
-                raise OSError("no data from the peer within %d ms" % self.timeout_ms)
-            self.driver.wait_data(self.id, 200)
-
-    def read(self, n=512):
-        buf = bytearray(n)
-        return bytes(buf[:self.readinto(buf)])
-
-    def close(self):
-        if self.open:
-            self.open = False
-            self.driver.close(self.id)
 
 
 def parse_cclk(line):
@@ -124,42 +77,3 @@ def parse_cclk(line):
         return None
     t = epoch_seconds((2000 + y, mo, d, h, mi, s)) - offset
     return utc_tuple(t)
-
-
-def epoch_seconds(t):
-    """Seconds since 1970-01-01 UTC of a (y, m, d, hh, mm, ss) tuple, on any port's epoch."""
-    y, m, d = t[0], t[1], t[2]
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    return days * 86400 + t[3] * 3600 + t[4] * 60 + t[5]
-
-
-def utc_tuple(seconds):
-    days, rem = divmod(seconds, 86400)
-    days += 719468
-    era = days // 146097
-    doe = days - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + (3 if mp < 10 else -9)
-    y = yoe + era * 400 + (m <= 2)
-    return (y, m, d, rem // 3600, rem // 60 % 60, rem % 60)
-
-
-def for_board(board, at):
-    """The driver for the board's modem dialect (board.MODEM: "generic", "quectel" or "simcom")."""
-    dialect = getattr(board, "MODEM", "generic")
-    if dialect == "quectel":
-        from quectel import Quectel
-
-        return Quectel(at)
-    if dialect == "simcom":
-        from simcom import SimCom
-
-        return SimCom(at)
-    return Modem(at)

@@ -1,6 +1,6 @@
 # Quectel BG95/BG96: ICCID spelling and TCP sockets (TCP/IP AT commands manual, "buffer access" mode).
 from atchannel import ATError
-from sockets_at import SocketModem
+from modem_sockets import SocketModem
 
 _CONTEXT = 1
 

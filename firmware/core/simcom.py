@@ -1,6 +1,6 @@
 # SIMCom SIM7080G: ICCID spelling and TCP sockets (the CNACT/CAOPEN application commands).
 from atchannel import ATError
-from sockets_at import SocketModem
+from modem_sockets import SocketModem
 
 _PDP = 0
 

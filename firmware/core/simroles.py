@@ -1,4 +1,4 @@
-# Which container of the SIM does what. SIMs differ (iotsafe-interface.md 3.5): the generic layout
+# Which container of the SIM does what. SIMs differ (docs/iotsafe.md §7): the generic layout
 # is 01 signing key pair, 02 client certificate, 03 CA certificate, 04 ephemeral ECDH pair, 05 peer
 # public key; a board whose SIM differs carries `sim.json` on its flash, e.g. {"signing_key": "0002"},
 # written by `safebench deploy` (from the card image, or `--sim-roles FILE`).

@@ -106,7 +106,7 @@ def test_busy_sim_is_not_a_reason_to_switch_to_ccho():
     try:
         ch.open([b"\xa0\x00"])
     except CMEError as e:
-        assert e.code == 14
+        assert e.cme == 14
     else:
         raise AssertionError("no CMEError")
     assert len(uart.commands()) == 1  # no AT+CCHO attempt

@@ -32,7 +32,7 @@ def test_cme_error():
     try:
         at.command("AT+CSIM=10,\"0070000001\"", b"+CSIM:")
     except CMEError as e:
-        assert e.code == 10
+        assert e.cme == 10 and e.code == -32002 and e.data == {"cme": 10}  # rpc_codes.E_MODEM
         assert "SIM not inserted" in str(e)
     else:
         raise AssertionError("no CMEError")

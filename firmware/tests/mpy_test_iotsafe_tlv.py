@@ -18,7 +18,7 @@ def test_file_size_in_info_record():
     assert find_tlv(rec, 0x99) is None
 
 
-# The object list a Thales MVP card returned (iotsafe-interface.md 6.1, trace 2): unwrapped records,
+# The object list a Thales MVP card returned (docs/iotsafe.md §9.1, trace 2): unwrapped records,
 # with the card's `92 02 04` (length 2, one value byte) in every key record.
 MVP_OBJECTS = bytes.fromhex(
     "74023131840200026001024A01014B01134E0103610107920204910200076F0101"

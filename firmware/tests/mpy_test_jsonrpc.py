@@ -10,11 +10,23 @@ def _boom():
     raise ValueError("kaput")
 
 
-METHODS = {"echo": _echo, "boom": _boom}
+class _CardSays(Exception):  # a firmware exception: its class carries its protocol code, its data the details
+    code = -32003
+
+    def __init__(self):
+        super().__init__("card says 6A82")
+        self.data = {"sw": "6A82"}
+
+
+def _card():
+    raise _CardSays()
+
+
+METHODS = {"echo": _echo, "boom": _boom, "card": _card}
 
 
 def test_ok():
-    assert jsonrpc.handle(b'{"jsonrpc":"2.0","id":3,"method":"echo","params":{"x":5}}', METHODS) == {
+    assert jsonrpc.handle(b'{"jsonrpc":"2.0","id":3,"method":"echo","params":{"x":5}}', METHODS.get) == {
         "jsonrpc": "2.0", "id": 3, "result": {"x": 5}}
 
 
@@ -25,8 +37,27 @@ def test_errors():
              (b'{"jsonrpc":"2.0","id":1,"method":"echo","params":{"y":1}}', -32602),
              (b'{"jsonrpc":"2.0","id":1,"method":"boom"}', -32603))
     for line, code in cases:
-        assert jsonrpc.handle(line, METHODS)["error"]["code"] == code, line
+        assert jsonrpc.handle(line, METHODS.get)["error"]["code"] == code, line
 
 
 def test_notification_gets_no_answer():
-    assert jsonrpc.handle(b'{"jsonrpc":"2.0","method":"echo"}', METHODS) is None
+    assert jsonrpc.handle(b'{"jsonrpc":"2.0","method":"echo"}', METHODS.get) is None
+
+
+def test_exception_classes_carry_their_code_and_data():
+    err = jsonrpc.handle(b'{"jsonrpc":"2.0","id":1,"method":"card"}', METHODS.get)["error"]
+    assert err == {"code": -32003, "message": "card says 6A82", "data": {"type": "_CardSays", "sw": "6A82"}}
+    err = jsonrpc.handle(b'{"jsonrpc":"2.0","id":1,"method":"boom"}', METHODS.get)["error"]
+    assert err["data"] == {"type": "ValueError"}
+
+
+def test_hex_values():
+    assert jsonrpc.hex_text(b"\x0a\xbc") == "0ABC"
+    assert jsonrpc.hex_param("0abc", "x", 2) == b"\x0a\xbc"
+    for bad in ("0g", 12, "0abc00"):
+        try:
+            jsonrpc.hex_param(bad, "x", 2)
+        except jsonrpc.RpcError as e:
+            assert e.code == -32602 and str(e).startswith("x must be")
+        else:
+            raise AssertionError("accepted %r" % bad)

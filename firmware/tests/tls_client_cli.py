@@ -1,5 +1,5 @@
 # TEST ONLY: runs the TLS 1.3 client on the unix port against a host server, keys from softkeys.
-# Usage: micropython tls_client_cli.py CONFIG.json   (written by host/tests/test_tls_unix_port.py)
+# Usage: micropython tls_client_cli.py CONFIG.json   (written by host/safebench/tests/test_tls_unix_port.py)
 # Prints one JSON line: the negotiated parameters, what came back, time and memory; or the error.
 import gc
 import json

@@ -7,6 +7,7 @@
 # valid until the next read.
 from aead import AuthError, wipe_buffer
 from micropython import const
+from rpc_codes import E_TLS
 
 CT_CCS = const(20)
 CT_ALERT = const(21)
@@ -48,11 +49,15 @@ ALERTS = {
 class TLSError(Exception):
     """A TLS failure. `alert` is the alert number (None when no alert applies), `remote` is True when
     the peer sent it. The message starts with what went wrong in words, e.g. "unknown CA: ...".
+    `code` and `data`: how the failure travels in the command protocol.
     """
+
+    code = E_TLS
 
     def __init__(self, alert, detail=None, remote=False):
         self.alert = alert
         self.remote = remote
+        self.data = {"alert": alert, "remote": remote}
         words = ALERTS.get(alert, "alert %s" % alert) if alert is not None else "connection failed"
         if remote:
             msg = "server sent alert: " + words

@@ -6,20 +6,28 @@ import gc
 import time
 from binascii import hexlify, unhexlify
 
-import jsonrpc
+from jsonrpc import RpcError
+from rpc_codes import INVALID_PARAMS
 
-E_TLS = -32005
 _SUITES = {"gcm": 0x1301, "ccm": 0x1304}
+
+
+def tls_echo(**params):
+    """The method: `echo` with the keys of this board's SIM session, over its modem where it can."""
+    from sim_session import session
+    from simkeys import SimKeys
+
+    s = session()
+    return echo(lambda: SimKeys(s.card(), s.modem.network_time, s.roles, s.file), s.modem, **params)
 
 
 def _param(ok, text):
     if not ok:
-        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, text)
+        raise RpcError(INVALID_PARAMS, text)
 
 
-def _connect(sim, host, port, transport):
-    """The modem's TCP socket where its dialect has them (or if asked), else the board's own network."""
-    modem = getattr(sim, "modem", None)
+def _connect(modem, host, port, transport):
+    """The modem's TCP socket where its driver has them (or if asked), else the board's own network."""
     if transport == "modem" or (transport == "auto" and hasattr(modem, "send")):
         return modem.open_tcp(host, port)
     import socket
@@ -33,10 +41,11 @@ def _connect(sim, host, port, transport):
     return sock
 
 
-def echo(sim, host, port, server_name=None, data="", ca=None, suites=None, verify="firmware", limit=1024,
+def echo(open_keys, modem, host, port, server_name=None, data="", ca=None, suites=None, verify="firmware", limit=1024,
          hello_retry=False, transport="auto"):
-    """hello_retry: send the first ClientHello without key share, so the server must answer with a
-    HelloRetryRequest (exercises that path against real servers)."""
+    """`open_keys()`: the SIM's keys (simkeys.SimKeys), asked for once the params are valid; `modem`: the
+    modem driver (None: the board's own network). hello_retry: send the first ClientHello without key
+    share, so the server must answer with a HelloRetryRequest (exercises that path against real servers)."""
     _param(isinstance(host, str) and host, "host must be a name or an address")
     _param(isinstance(port, int) and 0 < port < 65536, "port must be 1..65535")
     _param(server_name is None or isinstance(server_name, str), "server_name must be a string")
@@ -47,7 +56,7 @@ def echo(sim, host, port, server_name=None, data="", ca=None, suites=None, verif
         payload = unhexlify(data)
         anchor = unhexlify(ca) if ca else None
     except (ValueError, TypeError):
-        raise jsonrpc.RpcError(jsonrpc.INVALID_PARAMS, "data and ca must be hex strings") from None
+        raise RpcError(INVALID_PARAMS, "data and ca must be hex strings") from None
     opts = {"verify_on_sim": verify == "sim", "share_in_first_hello": not hello_retry}
     if anchor is not None:
         opts["trust_anchor"] = anchor
@@ -57,7 +66,7 @@ def echo(sim, host, port, server_name=None, data="", ca=None, suites=None, verif
 
     import tls13
 
-    keys = sim.keys()
+    keys = open_keys()
     apdus = getattr(keys, "apdus", None)
     low = [gc.mem_free()]
 
@@ -70,21 +79,21 @@ def echo(sim, host, port, server_name=None, data="", ca=None, suites=None, verif
     gc.collect()
     free_before = gc.mem_free()
     t0 = time.ticks_ms()
-    conn = tls13.TLSClient(_connect(sim, host, port, transport), keys, server_name or host, probe=probe, **opts)
+    conn = tls13.TLSClient(_connect(modem, host, port, transport), keys, server_name or host, probe=probe, **opts)
     try:
         conn.handshake()
     except tls13.TLSError as e:
-        raise jsonrpc.RpcError(E_TLS, str(e), {"type": "TLSError", "alert": e.alert, "remote": e.remote,
-                                              "sim_ops": conn.info["sim_ops"]}) from None
+        e.data["sim_ops"] = conn.info["sim_ops"]  # what the SIM did before it failed
+        raise
     res = dict(conn.info)
     res["apdus"] = apdus() if apdus else None
     res["heap_used_max"] = free_before - low[0]  # sampled high-water of live data, lazily loaded modules included
     try:
         conn.write(payload)
         reply = conn.readline(limit)
-    except tls13.TLSError as e:
+    except tls13.TLSError:
         conn.close()
-        raise jsonrpc.RpcError(E_TLS, str(e), {"type": "TLSError", "alert": e.alert, "remote": e.remote}) from None
+        raise
     conn.close()
     res["total_ms"] = time.ticks_diff(time.ticks_ms(), t0)
     res["sent"] = len(payload)

@@ -22,17 +22,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from safebench_simulator.dialects import DIALECTS
+
+from .errors import BenchFileError
+
 DEFAULT_FILE = "bench.yaml"
 ENV = "SAFEBENCH_BENCH"
-DIALECTS = ("generic", "quectel", "simcom")
 BOARD_KEYS = ("serial", "port", "interface", "type", "modem", "sim", "notes")
 SIM_KEYS = ("iccid", "ca")
 ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ICCID = re.compile(r"^[0-9]{18,20}F?$")
-
-
-class BenchFileError(Exception):
-    """The bench file is missing or wrong, or names a board that cannot be found."""
 
 
 @dataclass(frozen=True)

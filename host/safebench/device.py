@@ -12,21 +12,9 @@ import time
 
 import serial
 
+from .errors import DeviceError, RpcError
+
 READY = "ready"
-
-
-class DeviceError(Exception):
-    """The board could not be reached or did not answer as the protocol says."""
-
-
-class RpcError(Exception):
-    """The firmware answered a request with a JSON-RPC error."""
-
-    def __init__(self, method, error):
-        self.method = method
-        self.code = error.get("code")
-        self.data = error.get("data") or {}
-        super().__init__(f"{method}: {error.get('message')} (error {self.code})")
 
 
 class Device:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import usb_boards as boards
 from .board_definitions import BOARD_CHIPS, chip_family
+from .errors import FlashError
 
 ESP_IMAGE_MAGIC = 0xE9
 UF2_BLOCK = 512
@@ -29,10 +30,6 @@ UF2_BOARD_IDS = ("RPI-RP2", "RP2040", "RP2350")  # in INFO_UF2.TXT of the RP2 bo
 UF2_ROOTS_ENV = "SAFEBENCH_UF2_ROOTS"  # where to look for the drive instead of /media, /run/media, /mnt, mounts
 DEFAULT_UF2_ROOTS = ("/media", "/run/media", "/mnt")
 COPY_CHUNK = 16 * 1024
-
-
-class FlashError(Exception):
-    """The board could not be flashed; the message says what to do about it."""
 
 
 # ---- what the image is ---------------------------------------------------------------------------

@@ -11,11 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from . import verify
+from .errors import ProvisionError
 from .pki import CertificateAuthority
-
-
-class ProvisionError(ValueError):
-    """A card cannot be personalised as asked (unknown profile, no certificate file, ...)."""
 
 
 def new_sim_card(path, ca_dir=None, profile="generic", ca=None):

@@ -21,6 +21,7 @@ from pycose.keys import EC2Key
 from pycose.messages import Sign1Message
 
 from . import verify
+from .errors import ReadingError, VerificationError
 
 COSE_SIGN1_TAG = 18
 HDR_ALG, HDR_KID, ES256 = 1, 4, -7
@@ -84,10 +85,6 @@ class Verdict:
     def as_dict(self):
         return {"verified": self.ok, "reason": self.reason, "kid": self.kid, "iccid": self.iccid, "seq": self.seq,
                 "time": self.time.isoformat() if self.time else None, "values": self.values}
-
-
-class ReadingError(Exception):
-    pass
 
 
 def _parts(cose: bytes):
@@ -157,7 +154,7 @@ def check(cose: bytes, registry: Registry, ca: x509.Certificate, last_seq: dict,
         cert = verify.certificate_chain(cert_der, ca)
         _check_signature(cose, protected, payload, signature, cert)
         _, v.seq, v.time, v.values = _senml(payload)
-    except verify.VerificationError as e:
+    except VerificationError as e:
         v.reason = f"certificate not trusted: {e}"
         return v
     except ReadingError as e:

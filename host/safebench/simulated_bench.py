@@ -16,15 +16,12 @@ import time
 from pathlib import Path
 
 from . import provision
+from .errors import BenchError
 
 STATE_FILE = "bench.json"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 PR_SET_PDEATHSIG = 1
-
-
-class BenchError(Exception):
-    """The bench could not be brought up, or is not up."""
 
 
 def _alive(pid):

@@ -28,13 +28,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .errors import TlsServerError, VerificationError
+
 SUITES = {"gcm": "TLS_AES_128_GCM_SHA256", "ccm": "TLS_AES_128_CCM_SHA256"}
 GNUTLS_SUITES = {"gcm": "+AES-128-GCM", "ccm": "+AES-128-CCM"}
 REPLY_PREFIX = b"host heard: "
-
-
-class TlsServerError(OSError):
-    """A host TLS server could not be started or did not report in time."""
 
 
 @dataclass
@@ -358,7 +356,7 @@ def echo_with_host(device, state, suites=("gcm", "ccm"), verify="firmware", data
 
 def check_session(device, board: dict, seen: dict, ca_cert, data: bytes) -> dict:
     """What both ends saw, once checked: TLS 1.3, the SIM's certificate and key, the data each way."""
-    from .verify import VerificationError, certificate_chain
+    from .verify import certificate_chain
 
     if "error" in seen or "client_cert" not in seen:
         raise VerificationError(f"the host server failed: {seen.get('error', 'no client certificate')}")
@@ -416,7 +414,7 @@ def client_key_is_sim_key(client_cert_der: bytes, sim_sign) -> bool:
 
     `sim_sign(message) -> raw r||s` asks the SIM (through the board) to sign a random challenge.
     """
-    from .verify import VerificationError, raw_signature
+    from .verify import raw_signature
 
     cert = x509.load_der_x509_certificate(client_cert_der)
     challenge = os.urandom(16)

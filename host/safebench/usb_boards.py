@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .board_definitions import board_family, board_type_for_name
+from .errors import BoardError, DeviceError, RpcError
 
 # (VID, PID) -> (board family, what it usually is); PID None matches any product of the vendor.
 KNOWN_USB = {
@@ -35,10 +36,6 @@ KNOWN_USB = {
 # Boards whose port survives a reset (a USB-UART bridge stays enumerated) vs native USB that re-enumerates.
 BRIDGE_VIDS = {0x10C4, 0x1A86, 0x0403}
 ESP_RESET_PULSE = 0.1  # s the EN line is held low
-
-
-class BoardError(Exception):
-    """A board could not be found, reset, or did not come back."""
 
 
 @dataclass
@@ -216,7 +213,7 @@ def probe_micropython(port, timeout=10.0):
 
 def probe(port, timeout=3.0):
     """Ask the board on `port` who it is: our firmware's `info`, else MicroPython itself; never raises."""
-    from .device import Device, DeviceError, RpcError
+    from .device import Device
 
     try:
         with Device(port, timeout=timeout) as dev:

@@ -13,9 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_ds
 from cryptography.x509.verification import PolicyBuilder, Store
 from cryptography.x509.verification import VerificationError as ChainError
 
-
-class VerificationError(Exception):
-    """A signature or certificate did not check out."""
+from .errors import VerificationError
 
 
 def certificate_chain(cert_der: bytes, ca: x509.Certificate) -> x509.Certificate:

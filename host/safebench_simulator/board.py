@@ -238,13 +238,16 @@ class BoardSupervisor:
 
 
 def main(argv=None):
+    from .dialects import DIALECTS
+
     ap = argparse.ArgumentParser(prog="python -m safebench_simulator.board", description=__doc__.splitlines()[0])
     ap.add_argument("--flash", required=True, help="folder that is the board's flash")
     ap.add_argument("--link", help="symlink to create to the board's serial port")
     ap.add_argument("--uart1", help="serial port wired to the board's UART 1 (the modem)")
     ap.add_argument("--heap", default="256K", help="heap of a 32-bit board, e.g. 64K (default 256K)")
     ap.add_argument("--log", help="file to log reboots to")
-    ap.add_argument("--modem-dialect", default="generic", help="what the board's modem speaks (generic, quectel, simcom)")
+    ap.add_argument("--modem-dialect", default="generic", choices=list(DIALECTS),
+                    help="what the board's modem speaks (default generic)")
     args = ap.parse_args(argv)
     try:
         heapsize_arg(args.heap)

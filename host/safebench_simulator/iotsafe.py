@@ -1,8 +1,8 @@
 """The IoT SAFE applet (GSMA IoT.05) of the simulated SIM.
 
 It turns command APDUs that the UICC routed to it into IoT SAFE operations on a ``Card``, with
-the byte formats and status words real cards were seen to use (iotsafe-interface.md sections 2
-and 3). Where cards differ, the card's profile decides (``card.profile``: CLA convention, tag-33
+the byte formats and status words real cards were seen to use (docs/iotsafe.md §4
+to §6). Where cards differ, the card's profile decides (``card.profile``: CLA convention, tag-33
 length form, object list shape, the Thales ``92 02 04`` quirk, applet info tags, wrapped single
 object info, READ FILE past the end, number of sessions).
 

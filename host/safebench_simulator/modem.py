@@ -597,22 +597,36 @@ def _stop(signum: int, frame: object) -> None:
     raise _Stop(signum)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m safebench_simulator.modem", description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a simulated modem: this module's main takes them, and so does `safebench simulate modem`."""
     parser.add_argument("--card", required=True, help="card image (JSON) of the simulated SIM")
-    parser.add_argument("--dialect", default="generic", choices=sorted(DIALECTS), help="module to behave as")
+    parser.add_argument("--dialect", default="generic", choices=list(DIALECTS),
+                        help="module to behave as (default generic)")
     parser.add_argument("--link", help="symlink to create to the modem's pty")
     parser.add_argument("--trace", help="append a JSON-lines trace of AT lines and APDUs to this file")
     parser.add_argument("--control", help="fault-control socket (default: <link>.ctl with --link)")
     parser.add_argument("--realtime", action="store_true",
                         help="delay replies by the modeled UART and card time")
-    parser.add_argument("--port", help="serve on this serial port (opened raw) instead of a new pty")
+    parser.add_argument("--port", help="serve on this serial port (opened raw, e.g. /dev/ttyUSB0) instead of a new pty")
     parser.add_argument("--baud", type=int, help="baud rate (default: the card profile's)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m safebench_simulator.modem", description=__doc__.split("\n")[0])
+    add_arguments(parser)
     parser.add_argument("--print", dest="say", choices=("json", "port"), default="json",
                         help="what to print when ready (default: a JSON line)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level to stderr")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    return run(args, say=args.say, verbose=args.verbose)
+
+
+def run(args: argparse.Namespace, say: str = "json", verbose: bool = False) -> int:
+    """Serve the modem of `args` (the options of add_arguments) until SIGINT or SIGTERM; the exit status.
+
+    When ready it prints `say`: "json" (a line of port, link, pid, control socket, dialect) or "port".
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="safebench_simulator.modem: %(levelname)s %(message)s")
 
     def fail(message: str) -> int:
@@ -653,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         ready = {"port": uart.name, "link": str(link_path) if link_path else None, "pid": os.getpid(),
                  "control": str(Path(control_path).absolute()) if control_path else None,
                  "dialect": modem.dialect.name}
-        print(json.dumps(ready) if args.say == "json" else uart.name, flush=True)
+        print(json.dumps(ready) if say == "json" else uart.name, flush=True)
         link.serve(modem, uart, control)
     except _Stop:
         log.info("stopping")

@@ -1,7 +1,7 @@
 """Card profiles: the applet layouts and behaviours of the IoT SAFE cards the simulator can be.
 
-Real IoT SAFE cards disagree on details that clients must cope with (iotsafe-interface.md
-section 9.1). A profile names one combination: the applet AID, the containers it holds, the
+Real IoT SAFE cards disagree on details that clients must cope with (docs/iotsafe.md
+§8). A profile names one combination: the applet AID, the containers it holds, the
 switches where cards differ, the modem's reply style and a timing model. Profiles are JSON files
 in ``profiles/`` (``generic``, ``thales-mvp``, ``zariot``); ``load`` reads one by name or path
 and checks it completely, so a typo is an error rather than a silently ignored key.

@@ -1,4 +1,4 @@
-"""The committed baseline (tools/bench/baseline.json) and the regression check against it.
+"""The committed baseline (tools/benchmarks/baseline.json) and the regression check against it.
 
 The baseline holds what is deterministic: per operation the APDUs, AT commands and UART bytes each
 way of one steady-state call, and the smallest heap it runs in. A measurement regresses when a

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from safebench import deploy
-from safebench.simulated_bench import BenchError, SimulatedBench
+from safebench.errors import BenchError
+from safebench.simulated_bench import SimulatedBench
 
 
 def _take_over(bench):

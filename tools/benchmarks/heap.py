@@ -7,10 +7,8 @@ some heap also succeeds with more: it keeps "fails at lo" and "succeeds at hi" a
 down to the step, so 16K..256K at 4K takes at most 7 probes.
 """
 
-from safebench.deploy import DeployError
-from safebench.device import Device, DeviceError, RpcError
-from safebench.simulated_bench import BenchError
-from safebench.verify import VerificationError
+from safebench.device import Device
+from safebench.errors import BenchError, DeployError, DeviceError, RpcError, VerificationError
 
 from . import fresh_bench
 from .operations import CheckFailed, Context, NotAvailable

@@ -1,17 +1,17 @@
 """The fewest APDUs, AT commands and UART bytes the IoT SAFE interface allows for each operation.
 
 Every bound is a list of `Exchange`s: the shortest command the interface accepts for a step and the
-response the card cannot avoid sending (iotsafe-interface.md §2, with ISO 7816-4 APDU cases):
+response the card cannot avoid sending (docs/iotsafe.md §4, with the ISO 7816-4 APDU cases of §3.2):
 
-- case 1 (no data, no Le): 4 bytes, e.g. closing a session (`80 2A 01 01`, §2.3.4);
+- case 1 (no data, no Le): 4 bytes, e.g. closing a session (`80 2A 01 01`, §4.2);
 - case 2 (Le only): 5 bytes; the data comes back directly, also on T=0, when Le is the exact size;
 - case 3 (data, no Le): 5 + Lc bytes, no response data;
 - case 4 (data and Le): 6 + Lc bytes; on a T=0 card the answer is `61xx` and the data needs a
-  GET RESPONSE (5 bytes, §2.3.13): no modem sends it by itself (§5.1).
+  GET RESPONSE (5 bytes): no modem sends it by itself (§3.3).
 
-A response is at most 256 bytes (short APDUs, §2.0), so reading S bytes takes ceil(S/256) commands.
+A response is at most 256 bytes (short APDUs, §3.2), so reading S bytes takes ceil(S/256) commands.
 A card that keeps a signature session open until Init P1=01 closes it (the simulator does, and the
-Thales MVP card allows one session, §2.0) needs that close after every signature: `Card.close_session`.
+Thales MVP card allows one session, §4.2) needs that close after every signature: `Card.close_session`.
 
 Bytes are those of the AT+CSIM lines (`framing`: hex, so twice the APDU, plus the line) with echo
 off, for the modem's reply style; AT commands are one AT+CSIM per APDU plus the non-SIM commands the
@@ -28,7 +28,7 @@ SHORT_LE = 256  # most response bytes per APDU
 FULL_TEXT_BLOCK = 253  # message bytes per Compute Signature Update in mode 01: one `9B FD <253>` TLV
 SHA256 = 32
 P256_POINT = 65  # 04 || X || Y
-PUBLIC_KEY_TEMPLATE = 2 + 2 + 2 + P256_POINT  # 34 45 49 43 86 41 04 X Y: 71 bytes (§2.3.8)
+PUBLIC_KEY_TEMPLATE = 2 + 2 + 2 + P256_POINT  # 34 45 49 43 86 41 04 X Y: 71 bytes (§4.6)
 CCLK_REPLY = '+CCLK: "yy/MM/dd,hh:mm:ss+zz"'  # 27.007 §8.15: fixed length
 
 INS_GET_RESPONSE = 0xC0
@@ -119,7 +119,7 @@ def channel_setup(card):
 
 
 def sim_info(applet_info_len, object_list_len):
-    """GET DATA application (case 2, §2.3.1) and the object list in 256-byte responses (P2 00, then 01).
+    """GET DATA application (case 2, §4.3) and the object list in 256-byte responses (P2 00, then 01).
 
     The ICCID comes from the modem once per boot (it cannot change without a +CPIN URC)."""
     ex = case2(0xCB, "GET DATA application", applet_info_len)
@@ -129,7 +129,7 @@ def sim_info(applet_info_len, object_list_len):
 
 
 def read_file(size, card):
-    """READ FILE (§2.3.2): case 4 (the file reference `83 LL id` and Le 00), 256 bytes a response.
+    """READ FILE (§4.4): case 4 (the file reference `83 LL id` and Le 00), 256 bytes a response.
 
     The size need not be asked first (GET DATA C3): the last response is short, and a certificate
     says its length in its DER header."""
@@ -140,7 +140,7 @@ def read_file(size, card):
 
 
 def _sign_init(card):
-    # 84 LL id | A1 01 mode | 91 02 00 hash | 92 01 04 (§2.3.4)
+    # 84 LL id | A1 01 mode | 91 02 00 hash | 92 01 04 (§4.5)
     return case3(0x2A, "Compute Signature Init", 2 + card.key_id_len + 3 + 4 + 3)
 
 
@@ -181,7 +181,7 @@ def sign_message(length, card, timing):
 
 
 def signed_reading(card):
-    """A signature over the COSE Sig_structure digest and the network time (AT+CCLK?, §5.5) per reading."""
+    """A signature over the COSE Sig_structure digest and the network time (AT+CCLK?) per reading."""
     b = sign_hash(card)
     b.at = [AtCommand("AT+CCLK?", (CCLK_REPLY,))]
     b.notes = "kid and ICCID cached per boot"
@@ -193,8 +193,8 @@ def tls_handshake(card):
     do not change under a running board, read once per boot (the first handshake pays `read_file`).
 
     ECDHE: Generate Key Pair in the ephemeral container (case 4; the answer is `84 LL id 85 LL id` +
-    the public key template, §2.3.7), Put Public Key of the server's share (Init, Update with the
-    71-byte template, close; §2.3.9), Compute DH (case 4, the 32-byte X back, §2.3.10);
+    the public key template, §4.6), Put Public Key of the server's share (Init, Update with the
+    71-byte template, close; §4.6), Compute DH (case 4, the 32-byte X back, §4.7);
     CertificateVerify: a hash signature. The network time (AT+CCLK?) checks the server certificate."""
     ref = 2 + card.key_id_len
     ex = case4(0xB9, "Generate Key Pair", ref, 2 * ref + PUBLIC_KEY_TEMPLATE, card)

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from safebench import verify
-from safebench.device import RpcError
+from safebench.errors import RpcError
 from safebench.readings import check as check_reading
+from safebench.rpc_codes import INTERNAL_ERROR, METHOD_NOT_FOUND
 
 from . import lower_bounds as lb
 
-METHOD_NOT_FOUND = -32601
-INTERNAL_ERROR = -32603
 MESSAGE = bytes(range(100))  # "sign message": 100 bytes, hashed with SHA-256 on the board
 DIGEST = hashlib.sha256(b"safebench benchmark").digest()
 TLS_DATA = b"hello from the benchmark\n"

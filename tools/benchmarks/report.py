@@ -93,6 +93,6 @@ def markdown(results):
     if results.get("scale"):
         parts += ["", "## Many boards", "", scale_table(results["scale"])]
     if results.get("regressions"):
-        parts += ["", "## Regressions against tools/bench/baseline.json", ""]
+        parts += ["", "## Regressions against tools/benchmarks/baseline.json", ""]
         parts += [f"- {line}" for line in results["regressions"]]
     return "\n".join(parts) + "\n"

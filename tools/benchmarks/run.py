@@ -21,12 +21,11 @@ from pathlib import Path
 
 from cryptography import x509
 
-from safebench.deploy import DeployError
-from safebench.device import Device, DeviceError
+from safebench.device import Device
+from safebench.errors import BenchError, DeployError, DeviceError
 from safebench.pki import CA_CERT
 from safebench.provision import register_device
 from safebench.readings import Registry
-from safebench.simulated_bench import BenchError
 
 from . import baseline, fresh_bench, heap, lower_bounds, measure, report, scale
 from .operations import NotAvailable, by_key

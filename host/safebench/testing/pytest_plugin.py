@@ -1,6 +1,6 @@
 """pytest plugin for the HIL suite: the same tests on a simulated bench (default) or on a real board.
 
-Fixtures: `bench` (the simulated bench, or None on real hardware), `board` (port and board type, with
+Fixtures: `simulated_bench` (the simulated bench, or None on real hardware), `board` (port and board type, with
 the firmware deployed once per session), `device` (a connected JSON-RPC link), `ca_cert` (the CA
 the SIM's certificate must chain to), `fault` (the simulated modem's fault control), `own_board` (a
 simulated board of a test's own, for other heaps, dialects and SIMs). The serial log
@@ -24,7 +24,7 @@ def pytest_addoption(parser):
     group = parser.getgroup("safebench HIL")
     group.addoption("--port", help="run on the real board at this serial port instead of a simulated one")
     group.addoption("--board", help="run on this board of the bench file (its alias)")
-    group.addoption("--bench", help="bench file (YAML) of real boards; with -n N, each xdist worker takes one board")
+    group.addoption("--bench-file", "--bench", dest="bench_file", help="bench file (YAML) of real boards; with -n N, each xdist worker takes one board")
     group.addoption("--board-type", help="board definition (boards/*.py) of the --port board")
     group.addoption("--ca", help="CA certificate (PEM) that issued the real SIM's certificate")
     group.addoption("--heap", default="256K", help="heap of the simulated board (default 256K)")
@@ -49,7 +49,7 @@ def _real_board(config):
     """(port, board type, CA path) of the real board this session (or xdist worker) runs on, or None."""
     from safebench import bench_file
 
-    alias, bench_path, port = (config.getoption(o) for o in ("--board", "--bench", "--port"))
+    alias, bench_path, port = (config.getoption(o) for o in ("--board", "--bench-file", "--port"))
     if alias:
         entry, port = bench_file.lookup(alias, bench_path)
         return port, entry.type, config.getoption("--ca") or entry.ca
@@ -71,7 +71,7 @@ def real_board(request):
 
 
 @pytest.fixture(scope="session")
-def bench(request, real_board, tmp_path_factory):
+def simulated_bench(request, real_board, tmp_path_factory):
     if real_board:
         yield None
         return
@@ -84,20 +84,20 @@ def bench(request, real_board, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def board(bench, real_board, tmp_path_factory):
+def board(simulated_bench, real_board, tmp_path_factory):
     if real_board:
         port, board_type, _ = real_board
     else:
-        b = bench.board()
+        b = simulated_bench.board()
         port, board_type = b["port"], b["type"]
-    roles = bench_board_roles(bench.board()) if bench else None
+    roles = bench_board_roles(simulated_bench.board()) if simulated_bench else None
     deploy.deploy(port, board_type, tmp_path_factory.mktemp("build"), roles)
     return {"port": port, "type": board_type}
 
 
 @pytest.fixture(scope="session")
-def ca_cert(bench, real_board):
-    path = real_board[2] if real_board else bench.dir / "ca" / CA_CERT
+def ca_cert(simulated_bench, real_board):
+    path = real_board[2] if real_board else simulated_bench.dir / "ca" / CA_CERT
     if not path:
         pytest.skip("give --ca (or sim: ca: in the bench file) for a real board's SIM")
     return x509.load_pem_x509_certificate(Path(path).read_bytes())
@@ -115,10 +115,10 @@ def device(request, board):
 
 
 @pytest.fixture
-def simulated(bench):
-    if bench is None:
+def simulated(simulated_bench):
+    if simulated_bench is None:
         pytest.skip("needs the simulated bench")
-    return bench
+    return simulated_bench
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ def pytest_runtest_setup(item):
     """Remember where the modem trace stood, so a failing test's AT lines and APDUs can be attached.
     Only tests that use the simulated bench are touched: other projects' tests never see this plugin."""
     result = yield
-    bench = getattr(item, "funcargs", {}).get("bench")
+    bench = getattr(item, "funcargs", {}).get("simulated_bench")
     trace = bench.board().get("trace") if bench else None
     if trace:
         item._safebench_trace = (trace, Path(trace).stat().st_size if Path(trace).exists() else 0)

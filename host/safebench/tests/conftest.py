@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-SAFEBENCH = str(Path(sys.executable).with_name("safebench"))
 
-
-def sim_processes(under=""):
+def simulator_processes(under=""):
     """Simulator processes (board supervisors, VMs, modems) whose command line names `under`."""
     out = subprocess.run(["pgrep", "-af", "safebench_simulator|unixboard/sim_boot.py"], capture_output=True, text=True)
     pids = set()
@@ -25,21 +23,27 @@ def no_leftovers(tmp_path):
     """Fails the test if simulator processes it started (their files are under its tmp_path) outlive it."""
     yield
     deadline = time.monotonic() + 5  # a VM whose supervisor just went is killed by the kernel a moment later
-    while sim_processes(str(tmp_path)) and time.monotonic() < deadline:
+    while simulator_processes(str(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sim_processes(str(tmp_path)) == set()
+    assert simulator_processes(str(tmp_path)) == set()
+
+
+@pytest.fixture(scope="session")
+def safebench_executable():
+    """The `safebench` CLI installed next to this Python."""
+    return str(Path(sys.executable).with_name("safebench"))
 
 
 @pytest.fixture
-def run_cli(tmp_path):
+def run_cli(tmp_path, safebench_executable):
     def run(*args, timeout=120):
-        return subprocess.run([SAFEBENCH, *args], capture_output=True, text=True, timeout=timeout,
+        return subprocess.run([safebench_executable, *args], capture_output=True, text=True, timeout=timeout,
                               cwd=tmp_path, env=dict(os.environ, SAFEBENCH_STATE=str(tmp_path / "state")))
     return run
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
+def simulated_board(tmp_path_factory):
     """A simulated board with the firmware deployed: {"state": dir, "port": its port, "ca": the bench CA}."""
     from safebench import deploy
     from safebench.simulated_bench import SimulatedBench

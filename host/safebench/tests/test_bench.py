@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from safebench.simulated_bench import BenchError, SimulatedBench
+from safebench.errors import BenchError
+from safebench.simulated_bench import SimulatedBench
 
 
 @pytest.mark.timeout(60)

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from safebench import bench_file
-from safebench.bench_file import BenchFileError
+from safebench.errors import BenchFileError
 from safebench.usb_boards import UsbPort
 
 SAFEBENCH = os.path.join(os.path.dirname(sys.executable), "safebench")
@@ -134,20 +134,20 @@ def cli(*args, cwd, state, env=None, timeout=120):
 
 
 @pytest.mark.timeout(180)
-def test_cli_board_alias(sim, tmp_path):
+def test_cli_board_alias(simulated_board, tmp_path):
     other = tmp_path / "elsewhere"  # a state folder with no bench: only the alias can lead to the board
     (tmp_path / "lab.yaml").write_text(textwrap.dedent(f"""\
         boards:
           bench-sim:
-            port: {sim['port']}
+            port: {simulated_board['port']}
             type: unix_sim
-            sim: {{ca: {sim['ca']}}}
+            sim: {{ca: {simulated_board['ca']}}}
         """))
     res = cli("deploy", "--board", "bench-sim", "--bench", "lab.yaml", cwd=tmp_path, state=other)
     assert res.returncode == 0, res.stderr
     res = cli("info", "--board", "bench-sim", cwd=tmp_path, state=other, env={bench_file.ENV: "lab.yaml"})
     assert res.returncode == 0, res.stderr
-    assert res.stdout.startswith(f"unix-sim on {sim['port']}: firmware ")
+    assert res.stdout.startswith(f"unix-sim on {simulated_board['port']}: firmware ")
     res = cli("sign", "--board", "bench-sim", "--bench", "lab.yaml", cwd=tmp_path, state=other)
     assert res.returncode == 0, res.stderr  # the CA came from the alias's sim.ca
     assert "signature verified" in res.stdout

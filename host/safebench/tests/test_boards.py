@@ -14,7 +14,8 @@ import pytest
 from safebench import board_definitions
 from safebench import usb_boards as boards
 from safebench.device import Device
-from safebench.usb_boards import BoardError, UsbPort
+from safebench.errors import BoardError
+from safebench.usb_boards import UsbPort
 
 SAFEBENCH = str(os.path.join(os.path.dirname(sys.executable), "safebench"))
 
@@ -145,18 +146,18 @@ def test_reset_of_an_unknown_board():
 # ---- the simulated board -------------------------------------------------------------------------
 
 @pytest.mark.timeout(60)
-def test_probe_simulated_board(sim):
-    res = boards.probe(sim["port"])
+def test_probe_simulated_board(simulated_board):
+    res = boards.probe(simulated_board["port"])
     assert res["firmware"]["board"] == "unix-sim" and res["firmware"]["board_type"] == "unix_sim"
-    mp = boards.probe_micropython(sim["port"])
+    mp = boards.probe_micropython(simulated_board["port"])
     assert mp["platform"] == "linux" and mp["mpy"] & 0xFF == 6 and mp["micropython"].startswith("1.")
 
 
 @pytest.mark.timeout(60)
-def test_reset_simulated_board(sim):
-    res = boards.reset(sim["port"], "unix_sim")
-    assert res == {"port": sim["port"], "method": "machine", "family": "unix"}
-    with Device(sim["port"], timeout=15) as dev:
+def test_reset_simulated_board(simulated_board):
+    res = boards.reset(simulated_board["port"], "unix_sim")
+    assert res == {"port": simulated_board["port"], "method": "machine", "family": "unix"}
+    with Device(simulated_board["port"], timeout=15) as dev:
         assert dev.connect()["board"] == "unix-sim"  # it rebooted into the firmware
 
 
@@ -172,34 +173,34 @@ def test_probe_without_micropython():
 
 
 @pytest.mark.timeout(90)
-def test_cli_boards_probe_and_write_bench(sim, tmp_path):
-    res = cli("boards", "--probe", "--json", state=sim["state"], cwd=tmp_path)
+def test_cli_boards_probe_and_write_bench(simulated_board, tmp_path):
+    res = cli("boards", "--probe", "--json", state=simulated_board["state"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     simulated = [b for b in json.loads(res.stdout)["boards"] if b["simulated"]]
-    assert len(simulated) == 1 and simulated[0]["port"] == sim["port"]
+    assert len(simulated) == 1 and simulated[0]["port"] == simulated_board["port"]
     assert simulated[0]["probe"]["firmware"]["board"] == "unix-sim"
 
-    res = cli("boards", "--write-bench", "drafted.yaml", state=sim["state"], cwd=tmp_path)
+    res = cli("boards", "--write-bench", "drafted.yaml", state=simulated_board["state"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "wrote drafted.yaml with 1 board(s)" in res.stdout
-    listed = cli("boards", "--bench", "drafted.yaml", state=sim["state"], cwd=tmp_path)
-    assert f"{sim['port']}: simulated board (sim0, running) [sim0]" in listed.stdout  # its alias
+    listed = cli("boards", "--bench", "drafted.yaml", state=simulated_board["state"], cwd=tmp_path)
+    assert f"{simulated_board['port']}: simulated board (sim0, running) [sim0]" in listed.stdout  # its alias
     (tmp_path / "drafted.yaml").write_text((tmp_path / "drafted.yaml").read_text()
                                            + '  pico-9:\n    serial: "E6600000"\n    type: picow_bg95\n')
-    listed = cli("boards", "--bench", "drafted.yaml", state=sim["state"], cwd=tmp_path)
+    listed = cli("boards", "--bench", "drafted.yaml", state=simulated_board["state"], cwd=tmp_path)
     assert listed.stdout.endswith("in the bench file but not connected: pico-9\n")
     from safebench import bench_file
 
     entries = bench_file.load(tmp_path / "drafted.yaml")
-    assert entries["sim0"].port == sim["port"] and entries["sim0"].type == "unix_sim"
-    again = cli("boards", "--write-bench", "drafted.yaml", state=sim["state"], cwd=tmp_path)
+    assert entries["sim0"].port == simulated_board["port"] and entries["sim0"].type == "unix_sim"
+    again = cli("boards", "--write-bench", "drafted.yaml", state=simulated_board["state"], cwd=tmp_path)
     assert again.returncode == 1 and again.stderr == "safebench: drafted.yaml exists: not overwriting it\n"
 
 
 @pytest.mark.timeout(60)
-def test_cli_reset(sim, tmp_path):
-    res = cli("reset", "--json", state=sim["state"], cwd=tmp_path)
+def test_cli_reset(simulated_board, tmp_path):
+    res = cli("reset", "--json", state=simulated_board["state"], cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["method"] == "machine"
-    res = cli("reset", "--port", "/dev/null", state=sim["state"], cwd=tmp_path)
+    res = cli("reset", "--port", "/dev/null", state=simulated_board["state"], cwd=tmp_path)
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "give --board-type" in res.stderr

@@ -3,7 +3,7 @@
 import pytest
 
 from safebench import deploy
-from safebench.deploy import DeployError
+from safebench.errors import DeployError
 from safebench.simulated_bench import SimulatedBench
 
 # (sys.implementation._mpy, version, sub-version, -march): values as boards report them.

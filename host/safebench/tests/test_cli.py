@@ -30,14 +30,12 @@ def test_demo(run_cli, no_leftovers):
 
 
 @pytest.mark.timeout(120)
-def test_ctrl_c_during_demo_leaves_nothing(tmp_path, no_leftovers):
+def test_ctrl_c_during_demo_leaves_nothing(tmp_path, no_leftovers, safebench_executable):
     import os
     import signal
     import subprocess
 
-    from conftest import SAFEBENCH
-
-    demo = subprocess.Popen([SAFEBENCH, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+    demo = subprocess.Popen([safebench_executable, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
                             env=dict(os.environ, SAFEBENCH_STATE=str(tmp_path / "state")))
     for line in demo.stdout:
         if b"Deploying" in line:  # the bench is up: interrupt in the middle of the work
@@ -64,3 +62,13 @@ def test_demo_on_a_board_it_did_not_start(run_cli, tmp_path, no_leftovers):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Real board unix_sim" in res.stdout and "signature verified" in res.stdout
     assert "Bringing up" not in res.stdout and "seq   5" in res.stdout
+
+
+def test_both_spellings(run_cli):
+    """`sim modem` is the old spelling of `simulate modem`; `--bench FILE` of `--bench-file FILE`."""
+    for group in ("simulate", "sim"):
+        res = run_cli(group, "modem", "--card", "none.json")
+        assert res.returncode == 1 and "safebench card new --out none.json" in res.stderr
+    for option in ("--bench-file", "--bench"):
+        res = run_cli("info", "--board", "lab1", option, "lab.yaml")
+        assert res.returncode == 1 and "no bench file at" in res.stderr and "lab.yaml" in res.stderr

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from safebench import flash
-from safebench.flash import FlashError
+from safebench.errors import FlashError
 from safebench.usb_boards import UsbPort
 
 PICO_SERIAL = "E66038B7138A2F2D"

@@ -33,7 +33,7 @@ def test_real_board_from_a_bench_file(tmp_path, no_leftovers):
             f"boards:\n  lab1:\n    port: {board['port']}\n    type: unix_sim\n"
             f"    sim: {{ca: {bench.dir / 'ca' / 'ca.pem'}}}\n")
         res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "--board", "lab1",
-                              "--bench", str(tmp_path / "bench.yaml"), "hil_tests/test_sign.py",
+                              "--bench-file", str(tmp_path / "bench.yaml"), "hil_tests/test_sign.py",
                               "hil_tests/test_faults.py::test_sim_removed_then_reinserted", f"--basetemp={tmp_path}/t"],
                              cwd=REPO, capture_output=True, text=True, timeout=200)
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
@@ -41,3 +41,21 @@ def test_real_board_from_a_bench_file(tmp_path, no_leftovers):
         assert not list((tmp_path / "t").glob("bench*"))  # no bench of its own was brought up
     finally:
         bench.down()
+
+
+def test_plugin_is_an_entry_point_that_other_suites_can_drop(tmp_path):
+    """Another project's tests run with the plugin loaded (it touches no test that asks nothing of it),
+    and `-p no:safebench` leaves it out altogether."""
+    (tmp_path / "test_other.py").write_text("def test_plain():\n    assert True\n")
+
+    def pytest(*args):
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "--rootdir", str(tmp_path), *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60)
+
+    loaded = pytest("--help")
+    assert "--sim-boards" in loaded.stdout  # found through the pytest11 entry point, no -p or conftest
+    assert "--sim-boards" not in pytest("-p", "no:safebench", "--help").stdout
+    for args in ((), ("-p", "no:safebench")):
+        res = pytest(*args, "test_other.py")
+        assert res.returncode == 0 and "1 passed" in res.stdout, res.stdout + res.stderr

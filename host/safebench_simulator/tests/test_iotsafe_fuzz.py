@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sim_iotsafe import private_material
 
 from safebench_simulator import profile as profiles
 from safebench_simulator.card import Card
@@ -250,16 +249,18 @@ def apdus(card):
     )
 
 
-class SimulatedBench:
-    """A fresh card of one profile behind its UICC, selected on channels 0 and 1, saving on every change."""
+class CheckedUicc:
+    """A fresh card of one profile behind its UICC, selected on channels 0 and 1, saving on every change;
+    every answer is checked (plausible status word, no private material out)."""
 
-    def __init__(self, name, path):
+    def __init__(self, name, path, private_material):
         self.card = Card.new(name)
         self.path = path
+        self.private_material = private_material  # what the card holds that must never come out
         self.uicc = Uicc(
             self.card, {self.card.aid: IoTSafeApplet(self.card, on_change=self.save)}, realtime=False
         )
-        self.known = set(private_material(self.card))
+        self.known = set(self.private_material(self.card))
         self.successes = set()  # instructions that answered data or 9000
         select = bytes.fromhex("A40400") + bytes((len(self.card.aid),)) + self.card.aid
         assert self.uicc.transmit(b"\x00" + select) == b"\x90\x00"
@@ -275,7 +276,7 @@ class SimulatedBench:
         status = int.from_bytes(response[-2:], "big")
         assert status in PLAUSIBLE or response[-2] in PLAUSIBLE_SW1, (apdu.hex(), response.hex())
         assert status in (0x9000, 0x6300) or response[-2] == 0x61 or len(response) == 2
-        self.known |= set(private_material(self.card))
+        self.known |= set(self.private_material(self.card))
         assert not any(secret in response for secret in self.known), apdu.hex()
         if len(apdu) >= 4 and (status == 0x9000 or response[-2] == 0x61):
             self.successes.add(apdu[1])
@@ -291,7 +292,7 @@ class SimulatedBench:
 
 
 @pytest.mark.parametrize("name", profiles.names())
-def test_random_apdus(name, tmp_path):
+def test_random_apdus(name, tmp_path, private_material):
     template = Card.new(name)
 
     @settings(
@@ -300,61 +301,61 @@ def test_random_apdus(name, tmp_path):
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
     @given(sequence=apdus(template))
-    def run(sequence):
-        bench = SimulatedBench(name, tmp_path / "card.json")
+    def send_all(sequence):
+        target = CheckedUicc(name, tmp_path / "card.json", private_material)
         for apdu in sequence:
-            bench.send(apdu)
-        bench.check_image()
+            target.send(apdu)
+        target.check_image()
 
-    run()
+    send_all()
 
 
-def verify_flow(bench):
+def verify_flow(target):
     """A well-formed verification and signature with the current key, amid whatever the walk left open."""
-    card = bench.card
+    card = target.card
     public_id = card.pair_of(card.role("signing_key"))
     for ins in (0x2A, 0x2C, 0x24):
-        bench.send(bytes((0x80, ins, 0x01, 0x07)))
+        target.send(bytes((0x80, ins, 0x01, 0x07)))
     init = tlv(0x85, public_id) + bytes.fromhex("A10101 91020001 920104")
-    bench.send(build(0x80, 0x2C, 0x00, 0x07, init, None))
-    bench.send(build(0x80, 0x2D, 0x80, 0x07, tlv(0x9B, b"m") + b"\x33\x40" + _signature(card, b"m"), None))
-    bench.send(bytes((0x80, 0x2C, 0x01, 0x07)))
+    target.send(build(0x80, 0x2C, 0x00, 0x07, init, None))
+    target.send(build(0x80, 0x2D, 0x80, 0x07, tlv(0x9B, b"m") + b"\x33\x40" + _signature(card, b"m"), None))
+    target.send(bytes((0x80, 0x2C, 0x01, 0x07)))
     sign_init = tlv(0x84, card.role("signing_key")) + bytes.fromhex("A10103 91020001 920104")
-    bench.send(build(0x80, 0x2A, 0x00, 0x07, sign_init, None))
-    bench.send(build(0x80, 0x2B, 0x80, 0x07, tlv(0x9E, bytes(32)), 0x00))
-    bench.send(bytes((0x80, 0x2A, 0x01, 0x07)))
+    target.send(build(0x80, 0x2A, 0x00, 0x07, sign_init, None))
+    target.send(build(0x80, 0x2B, 0x80, 0x07, tlv(0x9E, bytes(32)), 0x00))
+    target.send(bytes((0x80, 0x2A, 0x01, 0x07)))
 
 
 @pytest.mark.parametrize("name", profiles.names())
-def test_seeded_walk_reaches_every_instruction(name, tmp_path):
+def test_seeded_walk_reaches_every_instruction(name, tmp_path, private_material):
     """Long seeded walks over well-formed (and now and then corrupted) commands: every instruction succeeds
     somewhere, so the invariants above were checked in deep states too."""
     rng = random.Random(f"safebench-{name}")
-    bench = SimulatedBench(name, tmp_path / "card.json")
-    bench.card.set_file(bench.card.role("client_cert"), bytes(range(256)) * 2)  # a personalised card
+    target = CheckedUicc(name, tmp_path / "card.json", private_material)
+    target.card.set_file(target.card.role("client_cert"), bytes(range(256)) * 2)  # a personalised card
     groups = {}
-    for r in recipes(bench.card):
+    for r in recipes(target.card):
         groups.setdefault(r[0], []).append(r)
     groups = sorted(groups.values())
     for step in range(2500):
         if step % 300 == 299:
-            bench.uicc.reset()
+            target.uicc.reset()
             for apdu in (
                 "0070000001",
-                "00A40400" + f"{len(bench.card.aid):02X}" + bench.card.aid.hex(),
-                "01A40400" + f"{len(bench.card.aid):02X}" + bench.card.aid.hex(),
+                "00A40400" + f"{len(target.card.aid):02X}" + target.card.aid.hex(),
+                "01A40400" + f"{len(target.card.aid):02X}" + target.card.aid.hex(),
             ):
-                bench.send(bytes.fromhex(apdu))
+                target.send(bytes.fromhex(apdu))
         if step % 250 == 0:
-            verify_flow(bench)
+            verify_flow(target)
         apdu = build(rng.choice((0x80, 0x00, 0x81, 0x01)), *rng.choice(rng.choice(groups)))
         if rng.random() < 0.15:
             apdu = mutate(apdu, (rng.randrange(300), rng.randrange(256)))
-        bench.send(apdu)
-        if bench.uicc._pending and rng.random() < 0.7:  # fetch what 61xx announced, as hosts do
-            bench.send(bytes((apdu[0] & 0x03, 0xC0, 0x00, 0x00, 0x00)))
+        target.send(apdu)
+        if target.uicc._pending and rng.random() < 0.7:  # fetch what 61xx announced, as hosts do
+            target.send(bytes((apdu[0] & 0x03, 0xC0, 0x00, 0x00, 0x00)))
     wanted = {0xCB, 0xB0, 0x84, 0x2A, 0x2B, 0x2C, 0x2D, 0xB9, 0xCD, 0x24, 0xD8, 0x46, 0x48, 0x4A, 0xC0}
-    if not any(info.attribute("access") & 0x01 for info in bench.card.objects("public_key")):
+    if not any(info.attribute("access") & 0x01 for info in target.card.objects("public_key")):
         wanted.discard(0xCD)  # thales-mvp: no public key may be read (access 02), so CD is always 6982
-    assert wanted <= bench.successes, sorted(hex(i) for i in wanted - bench.successes)
-    bench.check_image()
+    assert wanted <= target.successes, sorted(hex(i) for i in wanted - target.successes)
+    target.check_image()

@@ -3,14 +3,13 @@
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from test_sim_iotsafe import run
 
 from safebench_simulator.card import Card
 from safebench_simulator.iotsafe import IoTSafeApplet
 from safebench_simulator.uicc import Uicc
 
 TEMPLATE = bytes.fromhex("344549438641")  # 34 LL 49 LL 86 LL, then the point 04 X Y
-# A valid P-256 point written by Thales' unit tests into container 05 (iotsafe-interface.md 2.3.9).
+# A valid P-256 point written by Thales' unit tests into container 05 (docs/iotsafe.md §4.6).
 THALES_PEER_VALUE = bytes.fromhex(
     "4943864104"
     "9E5B7F778B7997617C8993B6406608EFE2D3F2D6751D6B3F5F5320FFFD6A7DC9"
@@ -27,17 +26,13 @@ class Changes:
 
 
 @pytest.fixture
-def card():
-    return Card.new()
-
-
-@pytest.fixture
 def changes():
     return Changes()
 
 
 @pytest.fixture
 def applet(card, changes):
+    """The applet, counting its card's changes."""
     return IoTSafeApplet(card, on_change=changes)
 
 
@@ -45,7 +40,7 @@ def point_of(key):
     return key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
 
-def test_generate_key_pair_refreshes_a_persistent_pair(applet, card, changes):
+def test_generate_key_pair_refreshes_a_persistent_pair(applet, card, changes, run):
     before = card.public_key(b"\x01")
     response, sw = run(applet, 0x81, 0xB9, 0x00, 0x00, "840101")
     assert sw == 0x9000 and changes.count == 1
@@ -56,7 +51,7 @@ def test_generate_key_pair_refreshes_a_persistent_pair(applet, card, changes):
     assert sw == 0x9000 and by_label[:6] == bytes.fromhex("840101 850101") and changes.count == 2
 
 
-def test_generate_volatile_pair_is_not_persisted(applet, card, changes, tmp_path):
+def test_generate_volatile_pair_is_not_persisted(applet, card, changes, tmp_path, run):
     response, sw = run(applet, 0x81, 0xB9, 0x00, 0x00, "840104")
     assert sw == 0x9000 and changes.count == 0  # RAM only: nothing to save
     assert card.find("private_key", id=b"\x04").filled
@@ -77,26 +72,26 @@ def test_generate_volatile_pair_is_not_persisted(applet, card, changes, tmp_path
         ("840101 7401AA", 0x6A80),  # both ID and label
     ],
 )
-def test_generate_key_pair_errors(applet, data, sw):
+def test_generate_key_pair_errors(applet, data, sw, run):
     assert run(applet, 0x81, 0xB9, 0x00, 0x00, data) == (b"", sw)
     assert run(applet, 0x81, 0xB9, 0x01, 0x00, "840101") == (b"", 0x6A86)
 
 
-def test_generate_key_pair_needs_the_key_generation_function(card, changes):
+def test_generate_key_pair_needs_the_key_generation_function(card, changes, run):
     card._containers["public_key"][b"\x01"].attributes["functions"] = b"\x01"  # signature only
     applet = IoTSafeApplet(card, on_change=changes)
     assert run(applet, 0x81, 0xB9, 0x00, 0x00, "840101") == (b"", 0x6985)
     assert changes.count == 0
 
 
-def test_key_in_a_session_cannot_be_regenerated(applet):
+def test_key_in_a_session_cannot_be_regenerated(applet, run):
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, "840101 A10103 91020001 920104")[1] == 0x9000
     assert run(applet, 0x81, 0xB9, 0x00, 0x00, "840101") == (b"", 0x6985)
     assert run(applet, 0x81, 0x2A, 0x01, 0x01)[1] == 0x9000
     assert run(applet, 0x81, 0xB9, 0x00, 0x00, "840101")[1] == 0x9000
 
 
-def test_read_public_key(applet, card):
+def test_read_public_key(applet, card, run):
     response, sw = run(applet, 0x81, 0xCD, 0x00, 0x00, "850101")
     assert sw == 0x9000 and response == TEMPLATE + card.public_key(b"\x01") and len(response) == 71
     assert run(applet, 0x81, 0xCD, 0x00, 0x00, "850105") == (b"", 0x6985)  # empty peer container
@@ -105,12 +100,12 @@ def test_read_public_key(applet, card):
     assert run(applet, 0x81, 0xCD, 0x00, 0x01, "850101") == (b"", 0x6A86)
 
 
-def test_read_public_key_respects_read_access():
+def test_read_public_key_respects_read_access(run):
     applet = IoTSafeApplet(Card.new("thales-mvp"))  # the MVP pair's public key has access 02 (update only)
     assert run(applet, 0x80, 0xCD, 0x00, 0x00, "85020002") == (b"", 0x6982)
 
 
-def test_put_public_key_persistent(applet, card, changes):
+def test_put_public_key_persistent(applet, card, changes, run):
     peer = ec.generate_private_key(ec.SECP256R1())
     assert run(applet, 0x81, 0x24, 0x00, 0x02, "850105") == (b"", 0x9000)
     value = TEMPLATE + point_of(peer)
@@ -120,7 +115,7 @@ def test_put_public_key_persistent(applet, card, changes):
     assert run(applet, 0x81, 0xD8, 0x80, 0x02, value.hex()) == (b"", 0x6A86)  # closed
 
 
-def test_put_public_key_split_blocks(applet, card):
+def test_put_public_key_split_blocks(applet, card, run):
     """One 34 TLV per block; the value parts join up (Thales PKCS#11 splitting)."""
     assert run(applet, 0x01, 0x24, 0x00, 0x00, "750470656572") == (b"", 0x9000)  # by label "peer"
     parts = [THALES_PEER_VALUE[:20], THALES_PEER_VALUE[20:50], THALES_PEER_VALUE[50:]]
@@ -148,13 +143,13 @@ def test_put_public_key_split_blocks(applet, card):
         bytes.fromhex("3403 860100"),  # no 49 template
     ],
 )
-def test_put_public_key_rejects_bad_points(applet, card, changes, value):
+def test_put_public_key_rejects_bad_points(applet, card, changes, value, run):
     assert run(applet, 0x81, 0x24, 0x00, 0x02, "850105")[1] == 0x9000
     assert run(applet, 0x81, 0xD8, 0x80, 0x02, value.hex()) == (b"", 0x6A80)
     assert card.public_key(b"\x05") == b"" and changes.count == 0
 
 
-def test_put_public_key_access_and_sessions(applet):
+def test_put_public_key_access_and_sessions(applet, run):
     assert run(applet, 0x81, 0x24, 0x00, 0x02, "850101") == (b"", 0x6982)  # client public key: read only
     assert run(applet, 0x81, 0x24, 0x00, 0x02, "850109") == (b"", 0x6A82)
     assert run(applet, 0x81, 0x24, 0x00, 0x02, "850105")[1] == 0x9000
@@ -162,7 +157,7 @@ def test_put_public_key_access_and_sessions(applet):
     assert run(applet, 0x81, 0x24, 0x00, 0x03, "850105") == (b"", 0x6A86)  # no free session (B7 = 1)
 
 
-def test_compute_dh_tls_flow(applet, card):
+def test_compute_dh_tls_flow(applet, card, run):
     """Generate the ephemeral pair, read it, put the peer's key, agree: both sides get the same X."""
     assert run(applet, 0x81, 0xB9, 0x00, 0x00, "840104")[1] == 0x9000
     own, sw = run(applet, 0x81, 0xCD, 0x00, 0x00, "850104")
@@ -177,7 +172,7 @@ def test_compute_dh_tls_flow(applet, card):
     assert shared == peer.exchange(ec.ECDH(), card_public)
 
 
-def test_compute_dh_errors(applet):
+def test_compute_dh_errors(applet, run):
     assert run(applet, 0x81, 0x46, 0x00, 0x00, "840104 850105") == (
         b"",
         0x6985,
@@ -195,7 +190,7 @@ def test_compute_dh_errors(applet):
     assert run(applet, 0x81, 0x46, 0x00, 0x00, "840104 850104")[1] == 0x9000  # own public key as peer: valid
 
 
-def test_sessions_up_to_the_profile_maximum():
+def test_sessions_up_to_the_profile_maximum(run):
     card = Card.new("zariot")  # B7 = 2
     applet = IoTSafeApplet(card)
     sign = "8403303036 A10103 91020001 920104"

@@ -7,7 +7,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
-from test_sim_iotsafe import run, verify
 
 from safebench_simulator import sha2
 from safebench_simulator.card import Card
@@ -18,16 +17,6 @@ ALGORITHMS = {
     0x0002: (hashes.SHA384(), sha2.SHA384),
     0x0004: (hashes.SHA512(), sha2.SHA512),
 }
-
-
-@pytest.fixture
-def card():
-    return Card.new()
-
-
-@pytest.fixture
-def applet(card):
-    return IoTSafeApplet(card)
 
 
 def tlv(tag, value):
@@ -51,7 +40,7 @@ def test_sha2_resume_matches_hashlib(name):
 
 
 @pytest.mark.parametrize("hash_id", sorted(ALGORITHMS))
-def test_mode_02_last_block(applet, card, hash_id):
+def test_mode_02_last_block(applet, card, hash_id, run, verify):
     """The host hashes whole blocks, the card finishes: the signature is over the whole message."""
     algorithm, variant = ALGORITHMS[hash_id]
     message = os.urandom(5 * variant.block_size + 77)
@@ -73,7 +62,7 @@ def test_mode_02_last_block(applet, card, hash_id):
     assert run(applet, 0x81, 0x2B, 0x80, 0x01, too_long) == (b"", 0x6A80)
 
 
-def test_two_byte_signature_length_form():
+def test_two_byte_signature_length_form(run, verify):
     card = Card.new("zariot")
     applet = IoTSafeApplet(card)
     digest = hashlib.sha256(b"hello world").digest()
@@ -91,7 +80,7 @@ def sign_digest(card, digest, algorithm=None):
 
 
 @pytest.mark.parametrize("form", ["3340", "330040"])
-def test_verify_pad_and_sign(applet, card, form):
+def test_verify_pad_and_sign(applet, card, form, run):
     digest = hashlib.sha256(b"to verify").digest()
     signature = sign_digest(card, digest)
     assert run(applet, 0x81, 0x2C, 0x00, 0x02, "850101 A10103 91020001 920104") == (b"", 0x9000)
@@ -111,7 +100,7 @@ def test_verify_pad_and_sign(applet, card, form):
     assert run(applet, 0x81, 0x2D, 0x80, 0x02, update) == (b"", 0x6A86)  # closed
 
 
-def test_verify_full_text_multi_block(applet, card):
+def test_verify_full_text_multi_block(applet, card, run):
     message = os.urandom(600)
     signature = sign_digest(card, hashlib.sha256(message).digest())
     assert run(applet, 0x01, 0x2C, 0x00, 0x01, "850101 A10101 91020001 920104")[1] == 0x9000
@@ -134,7 +123,7 @@ def test_verify_full_text_multi_block(applet, card):
     ) == (b"", 0x9000)
 
 
-def test_verify_with_sha384_mode_02(applet, card):
+def test_verify_with_sha384_mode_02(applet, card, run):
     message = os.urandom(300)
     state = sha2.intermediate(sha2.SHA384, message[:256])
     signature = sign_digest(card, hashlib.sha384(message).digest(), hashes.SHA384())
@@ -158,11 +147,11 @@ def test_verify_with_sha384_mode_02(applet, card):
         ("850101 A10103 91020010 920104", 0x6A80),
     ],
 )
-def test_verify_init_errors(applet, init, sw):
+def test_verify_init_errors(applet, init, sw, run):
     assert run(applet, 0x81, 0x2C, 0x00, 0x01, init) == (b"", sw)
 
 
-def test_update_of_the_wrong_kind_of_session(applet):
+def test_update_of_the_wrong_kind_of_session(applet, run):
     assert run(applet, 0x81, 0x2A, 0x00, 0x01, "840101 A10103 91020001 920104")[1] == 0x9000
     assert run(applet, 0x81, 0x2D, 0x80, 0x01, "9E20" + "00" * 32 + "3340" + "11" * 64) == (b"", 0x6A86)
     assert run(applet, 0x81, 0x2C, 0x01, 0x01) == (b"", 0x9000)  # a verify close leaves the sign session

@@ -1,4 +1,4 @@
-"""Real-card traces replayed against the profiles that model those cards (iotsafe-interface.md 6.1, 6.2).
+"""Real-card traces replayed against the profiles that model those cards (docs/iotsafe.md §9.1, §9.2).
 
 Key values differ (our keys are fresh), so responses that carry keys or signatures are compared by
 shape and checked cryptographically; everything else is compared byte for byte.
@@ -7,26 +7,23 @@ shape and checked cryptographically; everything else is compared byte for byte.
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from test_sim_iotsafe import verify
 
 from safebench_simulator.card import Card
 from safebench_simulator.iotsafe import IoTSafeApplet
 from safebench_simulator.uicc import Uicc
 
-VECTORS = Path(__file__).resolve().parents[3] / "firmware/tests/vectors"
 MESSAGE = bytes.fromhex("0102030405060708")
 MVP_KEY_PREFIX = bytes.fromhex("84020002 85020002 344549438641")
 
 
-def read_trace(name):
+def read_trace(path):
     """[(command, response)] from a C:/R: trace file."""
-    lines = [line for line in (VECTORS / name).read_text().splitlines() if line and not line.startswith("#")]
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
     pairs = list(zip(lines[0::2], lines[1::2], strict=True))
     assert all(c.startswith("C: ") and r.startswith("R: ") for c, r in pairs)
     return [(bytes.fromhex(c[3:]), bytes.fromhex(r[3:])) for c, r in pairs]
@@ -45,9 +42,9 @@ def mvp():
     return card, Uicc(card, {card.aid: IoTSafeApplet(card)})
 
 
-def test_thales_mvp_trace_1_sign_and_verify():
+def test_thales_mvp_trace_1_sign_and_verify(vectors, verify):
     card, uicc = mvp()
-    trace = read_trace("thales_mvp_trace1.txt")
+    trace = read_trace(vectors.path("thales_mvp_trace1.txt"))
     recorded_signature = trace[5][1][2:-2]
     seen = {}  # our public key and signature, for the later commands
     for command, recorded in trace:
@@ -72,11 +69,11 @@ def test_thales_mvp_trace_1_sign_and_verify():
             assert got == recorded, command.hex()
 
 
-def test_thales_mvp_recorded_signature_verifies_on_the_card():
+def test_thales_mvp_recorded_signature_verifies_on_the_card(vectors):
     """The recorded key goes into the empty public key 0003; the card then accepts the recorded signature."""
     card, uicc = mvp()
-    trace = dict(read_trace("thales_mvp_trace1.txt"))
-    v = json.loads((VECTORS / "thales_mvp_sign_full_text.json").read_text())
+    trace = dict(read_trace(vectors.path("thales_mvp_trace1.txt")))
+    v = json.loads(vectors.path("thales_mvp_sign_full_text.json").read_text())
     recorded_key, recorded_sig = bytes.fromhex(v["public_key"]), bytes.fromhex(v["response"])[2:]
     r, s = int.from_bytes(recorded_sig[:32], "big"), int.from_bytes(recorded_sig[32:], "big")
     ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), recorded_key).verify(
@@ -93,38 +90,38 @@ def test_thales_mvp_recorded_signature_verifies_on_the_card():
     assert pcsc(uicc, update[:-1] + bytes((update[-1] ^ 1,))) == b"\x6d\x01"
 
 
-def test_thales_mvp_trace_2_layouts_exact():
+def test_thales_mvp_trace_2_layouts_exact(vectors):
     """Public key information, applet information and object list: the card's bytes exactly."""
     card, uicc = mvp()
     assert pcsc(uicc, bytes.fromhex("00A404000F") + card.aid) == b"\x90\x00"
-    for command, recorded in read_trace("thales_mvp_trace2.txt"):
+    for command, recorded in read_trace(vectors.path("thales_mvp_trace2.txt")):
         got = pcsc(uicc, command)
         if command[1] == 0xB9:
             assert got[: len(MVP_KEY_PREFIX)] == MVP_KEY_PREFIX and len(got) == len(recorded)
         else:
             assert got.hex().upper() == recorded.hex().upper(), command.hex()
-    assert (VECTORS / "thales_mvp_application_info.hex").read_text().split("\n")[-2] in pcsc(
+    assert vectors.path("thales_mvp_application_info.hex").read_text().split("\n")[-2] in pcsc(
         uicc, bytes.fromhex("80CB000044")
     ).hex().upper()
 
 
-def zariot_steps():
+def zariot_steps(path):
     steps = []
-    for line in (VECTORS / "zariot_sequence.txt").read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line and not line.startswith("#"):
             command, expected = line.rsplit(" -> ", 1)
             steps.append((command, expected.replace(" ", "")))
     return steps
 
 
-def test_zariot_sequence_shapes():
+def test_zariot_sequence_shapes(vectors, verify):
     """61 51 (B9), 61 43 (33 00 40 + r||s), 61 47 (read public key), 61 10 (PRF): the ZARIOT lengths."""
     card = Card.new("zariot")
     uicc = Uicc(card, {card.aid: IoTSafeApplet(card)})
     digest = hashlib.sha256(b"hello world").digest()
     seen = {}
     replayed = 0
-    for command, expected in zariot_steps():
+    for command, expected in zariot_steps(vectors.path("zariot_sequence.txt")):
         if command.startswith("<verify"):
             apdu = bytes.fromhex("812D800265 9E20") + digest + bytes.fromhex("330040") + seen["signature"]
         elif command.startswith("<prf"):

@@ -152,9 +152,9 @@ def test_realtime_takes_the_modeled_time(card_path):
 
 @pytest.mark.timeout(30)
 def test_safebench_sim_modem_cli(card_path, tmp_path):
-    """`safebench sim modem` execs the modem in the foreground; SIGINT (Ctrl-C) stops it cleanly."""
+    """`safebench simulate modem` runs the modem in the foreground; SIGINT (Ctrl-C) stops it cleanly."""
     link = tmp_path / "ttyMODEM"
-    cli = [sys.executable, "-m", "safebench.cli", "sim", "modem", "--card", str(card_path)]
+    cli = [sys.executable, "-m", "safebench", "simulate", "modem", "--card", str(card_path)]
     proc = subprocess.Popen([*cli, "--json", "--link", str(link), "--dialect", "quectel"],
                             stdout=subprocess.PIPE, text=True)
     try:

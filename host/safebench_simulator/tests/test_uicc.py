@@ -1,7 +1,6 @@
 """UICC transport: APDU cases, logical channels, SELECT, T=0 61xx/6Cxx and GET RESPONSE."""
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -9,7 +8,6 @@ from safebench_simulator.card import Card
 from safebench_simulator.uicc import Uicc, parse_apdu
 
 AID = bytes.fromhex("A0000005590010")
-VECTORS = Path(__file__).resolve().parents[3] / "firmware/tests/vectors"
 
 
 class EchoApplet:
@@ -144,11 +142,11 @@ def test_reset_closes_everything(uicc, applet):
     assert tx(uicc, "0070000001") == "019000"
 
 
-def test_replay_sim_without_applet():
+def test_replay_sim_without_applet(vectors):
     """Orange issue #7: a SIM without the IoT SAFE applet; replayed APDU by APDU."""
     uicc = Uicc(Card.new(), applets={})
     replayed = 0
-    for line in (VECTORS / "orange_issue7_no_applet.txt").read_text().splitlines():
+    for line in vectors.path("orange_issue7_no_applet.txt").read_text().splitlines():
         if not line or line.startswith("#") or line.startswith("not-modelled"):
             continue
         command, reply = re.fullmatch(r'AT\+CSIM=\d+,"(\w+)" -> \+CSIM: \d+,"(\w+)"', line).groups()

@@ -1,9 +1,9 @@
-"""The benchmark's regression guard: today's counts and heap against tools/bench/baseline.json.
+"""The benchmark's regression guard: today's counts and heap against tools/benchmarks/baseline.json.
 
 One bench, one warm-up and one measured call per operation (the counts are deterministic), then
 one fresh bench per operation at its baseline heap plus the 4K margin, where it must still work.
 Fails when APDUs or AT commands grow at all, UART bytes by more than 2%, or the heap minimum by
-more than 4K (tools/bench/baseline.py). An operation the firmware does not offer is left out, with a warning.
+more than 4K (tools/benchmarks/baseline.py). An operation the firmware does not offer is left out, with a warning.
 """
 
 import warnings

@@ -11,7 +11,8 @@ from benchmarks import baseline, framing, heap, operations, report
 from benchmarks import lower_bounds as lb
 from benchmarks.measure import measure, percentile
 from benchmarks.trace import TraceReader, count
-from safebench.device import RpcError
+from safebench.errors import RpcError
+from safebench.rpc_codes import INTERNAL_ERROR, METHOD_NOT_FOUND
 from safebench_simulator.card import Card
 from safebench_simulator.modem import Modem
 from safebench_simulator.timing import TimingModel
@@ -238,8 +239,11 @@ class _Firmware:
         raise RpcError(method, self.error)
 
 
-@pytest.mark.parametrize("error", [{"code": -32601, "message": "Method not found"},
-                                   {"code": -32603, "message": "no module named 'tls_rpc'", "data": {"type": "ImportError"}}])
+@pytest.mark.parametrize("error", [
+    {"code": METHOD_NOT_FOUND, "message": "Method not found"},
+    {"code": METHOD_NOT_FOUND, "message": "method tls.echo needs the tls feature, which is not deployed on this board",
+     "data": {"feature": "tls"}},
+    {"code": INTERNAL_ERROR, "message": "no module named 'tls_rpc'", "data": {"type": "ImportError"}}])
 def test_missing_tls_echo_is_not_available(error):
     ctx = operations.Context(_Firmware(error), None, None, None, None, None, server=SimpleNamespace(port=1))
     with pytest.raises(operations.NotAvailable):
@@ -250,7 +254,7 @@ def test_missing_tls_echo_is_not_available(error):
 
 
 def test_out_of_memory_in_tls_echo_is_a_failure_not_an_absence():
-    error = {"code": -32603, "message": "out of memory", "data": {"type": "MemoryError"}}
+    error = {"code": INTERNAL_ERROR, "message": "out of memory", "data": {"type": "MemoryError"}}
     ctx = operations.Context(_Firmware(error), None, None, None, None, None, server=SimpleNamespace(port=1))
     with pytest.raises(RpcError):
         operations._tls_request(ctx)

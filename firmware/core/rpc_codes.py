@@ -1,0 +1,13 @@
+# Every error code of the command protocol (docs/protocol.md), in one place: JSON-RPC 2.0's own, then the
+# firmware's (each firmware exception class carries its code). Plain `NAME = -number` lines, no imports
+# and no const(): the host reads this file as data (safebench.rpc_codes) without running firmware code.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601  # also a method whose feature is not deployed on the board
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+E_AT_TIMEOUT = -32001  # ATTimeout: the modem did not answer in time
+E_MODEM = -32002  # ATError, CMEError: the modem answered ERROR or +CME ERROR
+E_CARD = -32003  # CardError: the card answered a status word other than 9000
+E_MODEM_REPLY = -32004  # ModemReplyError: the modem's +CSIM answer could not be parsed
+E_TLS = -32005  # TLSError: the TLS handshake or a record failed

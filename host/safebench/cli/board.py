@@ -1,0 +1,143 @@
+"""Commands on a board: deploy, info, flash, boards, reset."""
+
+import argparse
+import json
+from pathlib import Path
+
+from .. import deploy as deploy_mod
+from .. import usb_boards
+from ..device import Device
+from ..errors import BenchFileError, UsageError
+from .command import Command, add_bench_file, simulated_bench, target
+
+# ---- deploy --------------------------------------------------------------------------------------
+
+def _deploy_arguments(parser):
+    parser.add_argument("--sim-roles", help='JSON file naming where the SIM keeps what, e.g. {"signing_key": "0002"} '
+                                            "(default: the generic layout; on the simulated bench, its card's)")
+    parser.add_argument("--features", type=_features, metavar="core,readings,...",
+                        help=f"the firmware features to deploy, of {', '.join(deploy_mod.features())} (default: all; "
+                             "core always); modules of the others are deleted from the board")
+
+
+def _features(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = deploy_mod.features()
+    if not names or any(name not in known for name in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: name features of {', '.join(known)}, separated by commas")
+    return names
+
+
+def _deploy(args):
+    from ..provision import bench_board_roles
+
+    port, board_type = target(args)
+    if args.sim_roles:
+        roles = json.loads(Path(args.sim_roles).read_text())
+    elif not args.port and not args.board:
+        roles = bench_board_roles(simulated_bench(args).board())  # the simulated SIM: its card image says
+    else:
+        roles = None
+    res = deploy_mod.deploy(port, board_type, Path(args.state) / "build" / board_type, roles, args.features)
+    return {"port": port, "board_type": board_type, **res}
+
+
+def _say_deployed(res):
+    removed = f", {len(res['removed'])} removed" if res["removed"] else ""
+    return [f"deployed {len(res['files'])} files to {res['port']} ({len(res['copied'])} changed{removed})"]
+
+
+# ---- info ----------------------------------------------------------------------------------------
+
+def _info(args):
+    port, _ = target(args)
+    with Device(port) as dev:
+        info = dev.connect()
+        info["sim"] = dev.call("sim.info")
+    return {"port": port, **info}
+
+
+def _say_info(res):
+    return [f"{res['board']} on {res['port']}: firmware {res['firmware']}, MicroPython {res['micropython']}, "
+            f"{res['mem_free']} bytes free, SIM ICCID {res['sim']['iccid']}"]
+
+
+# ---- flash ---------------------------------------------------------------------------------------
+
+def _flash_arguments(parser):
+    parser.add_argument("--image", required=True, help="MicroPython image: .bin (ESP32, esptool) or .uf2 (RP2040)")
+    parser.add_argument("--erase", action="store_true", help="ESP32: erase the whole flash first (also the files)")
+    parser.add_argument("--offset", help="ESP32: flash offset (default: from the chip, 0x1000 on ESP32, 0x0 on S3/C3)")
+    parser.add_argument("--volume", help="RP2040: the mounted RPI-RP2 drive (default: found in /media, /mnt, mounts)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the drive or the port")
+    parser.add_argument("--no-deploy", action="store_true", help="only flash MicroPython, do not deploy the firmware")
+
+
+def _flash(args):
+    """Flash MicroPython (esptool for a .bin, the BOOTSEL drive for a .uf2), then deploy the firmware."""
+    from .. import flash
+
+    port, board_type = target(args, type_required=False) if args.port or args.board else (None, args.board_type)
+    if not port and Path(args.image).suffix.lower() != ".uf2":
+        raise UsageError("flash needs --port PORT or --board ALIAS")
+    if not args.no_deploy and not board_type:
+        raise UsageError("give --board-type (to deploy the firmware after flashing) or --no-deploy")
+    try:
+        offset = int(args.offset, 0) if args.offset else None
+    except ValueError:
+        raise UsageError(f"--offset {args.offset}: give a number, e.g. 0x1000") from None
+    res = flash.flash(port, args.image, board_type, args.erase, offset, args.volume, args.timeout,
+                      progress=not args.json)
+    if not args.no_deploy:
+        res["deploy"] = deploy_mod.deploy(res["port"], board_type, Path(args.state) / "build" / board_type)
+    return res
+
+
+# ---- boards --------------------------------------------------------------------------------------
+
+def _boards_arguments(parser):
+    parser.add_argument("--probe", action="store_true", help="ask each board's firmware or MicroPython who it is")
+    add_bench_file(parser)
+    parser.add_argument("--write-bench", metavar="FILE", help="draft a bench file from what is connected")
+
+
+def _boards(args):
+    """Serial ports and the boards behind them (by USB identity; with --probe, as they say themselves)."""
+    from .. import bench_file
+
+    found = usb_boards.connected(state_dir=args.state)
+    try:
+        entries = bench_file.load(args.bench_file) if args.bench_file or bench_file.bench_path().exists() else {}
+    except BenchFileError:
+        if args.bench_file:
+            raise
+        entries = {}  # a broken ./bench.yaml should not hide what is connected; --board says why it is broken
+    for b in found:
+        b["alias"] = bench_file.alias_of(entries, b)
+        if args.probe and (b["simulated"] or b["family"] in ("esp32", "rp2", "usb-uart")):
+            b["probe"] = usb_boards.probe(b["port"])
+            b.setdefault("board_type", (b["probe"].get("firmware") or {}).get("board_type"))
+    res = {"boards": found, "not_connected": sorted(set(entries) - {b["alias"] for b in found})}
+    if args.write_bench:
+        res.update(bench_file.draft(found, args.write_bench))
+    return res
+
+
+# ---- reset ---------------------------------------------------------------------------------------
+
+def _reset(args):
+    port, board_type = target(args, type_required=False)
+    return usb_boards.reset(port, board_type)
+
+
+COMMANDS = (
+    Command(("deploy",), "compile the firmware and copy it to a board", _deploy, _deploy_arguments, _say_deployed,
+            target=True),
+    Command(("info",), "ask the firmware and the SIM who they are", _info, say=_say_info, target=True),
+    Command(("flash",), "flash MicroPython to a real board, then deploy", _flash, _flash_arguments,
+            lambda res: usb_boards.say("flash", res), target=True),
+    Command(("boards",), "list connected boards (and the simulated bench's)", _boards, _boards_arguments,
+            lambda res: usb_boards.say("boards", res)),
+    Command(("reset",), "hard-reset a board and wait for its port to come back", _reset,
+            say=lambda res: usb_boards.say("reset", res), target=True),
+)

@@ -1,0 +1,103 @@
+"""Commands of the simulated bench and the simulator: bench up|down|status, card new, simulate modem."""
+
+from pathlib import Path
+
+from safebench_simulator import modem
+from safebench_simulator import profile as card_profiles
+from safebench_simulator.dialects import DIALECTS
+
+from ..errors import UsageError
+from .command import Command, Group, simulated_bench
+
+GROUPS = (
+    Group("bench", "the simulated bench"),
+    Group("card", "simulated SIM card images"),
+    # "sim" is the SIM everywhere else; the old spelling still runs the simulator.
+    Group("simulate", "simulated hardware on its own", aliases=("sim",)),
+)
+
+
+# ---- bench up | down | status --------------------------------------------------------------------
+
+def _bench_up_arguments(parser):
+    parser.add_argument("--heap", default="256K", help="heap of a 32-bit board, e.g. 64K (default 256K)")
+    parser.add_argument("--modem", help="wire the board to this modem serial port instead of a simulated modem")
+    parser.add_argument("--card", help="SIM card image for the simulated modem (default: a new one)")
+    parser.add_argument("--dialect", default="generic", choices=list(DIALECTS),
+                        help="module the simulated modem behaves as (default generic)")
+
+
+def _bench_up(args):
+    state = simulated_bench(args).up(heap=args.heap, modem=args.modem, card=args.card, dialect=args.dialect)
+    return {"up": True, "boards": state["boards"]}
+
+
+def _say_boards(res):
+    if not res.get("boards"):
+        return ["no simulated bench is up"]
+    lines = []
+    for b in res["boards"]:
+        state = "running" if b.get("alive", True) else "NOT running"
+        lines.append(f"{b['name']}: {state}, serial port {b['port']} ({b['device']}), heap {b['heap']}, "
+                     f"modem {b['modem']}")
+    return lines
+
+
+def _bench_down(args):
+    return {"stopped": simulated_bench(args).down()}
+
+
+def _say_stopped(res):
+    return [f"stopped: {', '.join(res['stopped']) or 'nothing was running'}"]
+
+
+def _bench_status(args):
+    return simulated_bench(args).status()
+
+
+# ---- card new ------------------------------------------------------------------------------------
+
+def _card_new_arguments(parser):
+    parser.add_argument("--profile", default=card_profiles.DEFAULT,
+                        help=f"card profile: {', '.join(card_profiles.names())} or a file")
+    parser.add_argument("--out", required=True, help="where to write the card image (JSON; never overwritten)")
+    parser.add_argument("--ca-cert", help="CA certificate (PEM) to issue with (default: the bench CA)")
+    parser.add_argument("--ca-key", help="that CA's private key (PEM)")
+
+
+def _card_new(args):
+    """A personalised simulated card image: fresh keys, a client certificate from the CA."""
+    from ..provision import card_new
+
+    try:
+        return card_new(args.out, args.state, args.profile, args.ca_cert, args.ca_key)
+    except ValueError as e:  # unknown profile, unreadable CA, existing --out
+        raise UsageError(str(e)) from e
+
+
+def _say_card(res):
+    roles = res["roles"]
+    return [f"card image {res['card']}: {res['profile']} profile, ICCID {res['iccid']}",
+            f"signing key {roles['signing_key']}, certificate in file {roles['client_cert']}: {res['subject']} "
+            f"(issued by {res['issuer']})"]
+
+
+# ---- simulate modem ------------------------------------------------------------------------------
+
+def _simulate_modem(args):
+    """The simulated modem and SIM alone, in the foreground, until Ctrl-C: the simulator's own main loop
+    in this process (it stops cleanly on SIGINT and SIGTERM). Exits with the modem's status."""
+    if not Path(args.card).is_file():
+        raise UsageError(f"no card image at {args.card}: make one with `safebench card new --out {args.card}`")
+    raise SystemExit(modem.run(args, say="json" if args.json else "port"))
+
+
+COMMANDS = (
+    Command(("bench", "up"), "start a simulated board, modem and SIM", _bench_up, _bench_up_arguments, _say_boards),
+    Command(("bench", "down"), "stop the simulated bench", _bench_down, say=_say_stopped),
+    Command(("bench", "status"), "show what the bench runs", _bench_status, say=_say_boards),
+    Command(("card", "new"), "a new card image: fresh keys, a CA-issued certificate", _card_new, _card_new_arguments,
+            _say_card),
+    Command(("simulate", "modem"), "run a simulated modem and SIM on a pty or port", _simulate_modem,
+            modem.add_arguments),
+)
