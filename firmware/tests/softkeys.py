@@ -1,5 +1,5 @@
 # TEST ONLY, never deployed: a SimKeys stand-in that keeps its private key in RAM, so the TLS client
-# can be exercised on the unix port without a modem. Same duck type as firmware/lib/simkeys.py.
+# can be exercised on the unix port without a modem. Same duck type as firmware/tls/simkeys.py.
 # ECDSA with a random k (os.urandom), P-256 arithmetic from p256.py.
 import hashlib
 import os

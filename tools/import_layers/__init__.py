@@ -29,7 +29,7 @@ HOST_LAYERS = (
     # Test support that ships with safebench: the HIL pytest plugin, the TLS fault servers.
     Layer(3, "safebench.testing", ("host/safebench/testing/",)),
     # The command line: the top of what ships.
-    Layer(4, "safebench.cli", ("host/safebench/cli/", "host/safebench/__main__.py")),
+    Layer(4, "safebench.cli", ("host/safebench/cli/", "host/safebench/cli.py", "host/safebench/__main__.py")),
     # Developer tools, the HIL suite and every tests/ folder: may import anything; nothing shipped imports
     # them.
     Layer(5, "tools and tests", ("tools/", "hil_tests/", "*/tests/")),
