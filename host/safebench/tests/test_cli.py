@@ -35,8 +35,11 @@ def test_ctrl_c_during_demo_leaves_nothing(tmp_path, no_leftovers, safebench_exe
     import signal
     import subprocess
 
+    # A terminal's Ctrl-C finds SIGINT at its default; a runner started in the background may ignore it,
+    # and a child would inherit that.
     demo = subprocess.Popen([safebench_executable, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
-                            env=dict(os.environ, SAFEBENCH_STATE=str(tmp_path / "state")))
+                            env=dict(os.environ, SAFEBENCH_STATE=str(tmp_path / "state")),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in demo.stdout:
         if b"Deploying" in line:  # the bench is up: interrupt in the middle of the work
             break
