@@ -58,11 +58,12 @@ from pathlib import Path
 from . import at, link
 from .at import ERROR, OK, AtError, CmeError, Prompt, Reply, string
 from .card import Card
-from .dialects import DIALECTS, IMEI, Dialect
+from .dialects import IMEI, Dialect
 from .dialects import dialect as find_dialect
 from .faults import ControlServer, FaultPlan
 from .faults import handle as handle_control
 from .iotsafe import IoTSafeApplet
+from .modem_options import add_arguments
 from .simaccess import ReplyStyle, SimAccess
 from .timing import TimingModel
 from .uicc import Uicc
@@ -595,20 +596,6 @@ class _Stop(Exception):
 
 def _stop(signum: int, frame: object) -> None:
     raise _Stop(signum)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of a simulated modem: this module's main takes them, and so does `safebench simulate modem`."""
-    parser.add_argument("--card", required=True, help="card image (JSON) of the simulated SIM")
-    parser.add_argument("--dialect", default="generic", choices=list(DIALECTS),
-                        help="module to behave as (default generic)")
-    parser.add_argument("--link", help="symlink to create to the modem's pty")
-    parser.add_argument("--trace", help="append a JSON-lines trace of AT lines and APDUs to this file")
-    parser.add_argument("--control", help="fault-control socket (default: <link>.ctl with --link)")
-    parser.add_argument("--realtime", action="store_true",
-                        help="delay replies by the modeled UART and card time")
-    parser.add_argument("--port", help="serve on this serial port (opened raw, e.g. /dev/ttyUSB0) instead of a new pty")
-    parser.add_argument("--baud", type=int, help="baud rate (default: the card profile's)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from safebench_simulator import modem
+from safebench_simulator import modem_options
 from safebench_simulator import profile as card_profiles
 from safebench_simulator.dialects import DIALECTS
 
@@ -89,6 +89,8 @@ def _simulate_modem(args):
     in this process (it stops cleanly on SIGINT and SIGTERM). Exits with the modem's status."""
     if not Path(args.card).is_file():
         raise UsageError(f"no card image at {args.card}: make one with `safebench card new --out {args.card}`")
+    from safebench_simulator import modem
+
     raise SystemExit(modem.run(args, say="json" if args.json else "port"))
 
 
@@ -99,5 +101,5 @@ COMMANDS = (
     Command(("card", "new"), "a new card image: fresh keys, a CA-issued certificate", _card_new, _card_new_arguments,
             _say_card),
     Command(("simulate", "modem"), "run a simulated modem and SIM on a pty or port", _simulate_modem,
-            modem.add_arguments),
+            modem_options.add_arguments),
 )
