@@ -158,15 +158,8 @@ class _Manifests:
                 raise DeployError(f"{manifest}: module({path!r}) is not a .py file")
             self._add(manifest, path, _local(here, base_path) / path)
 
-        def package(path, files=None, base_path=".", opt=None):
-            first()
-            folder = _local(here, base_path) / path
-            for file in files if files is not None else sorted(f.relative_to(folder).as_posix()
-                                                               for f in folder.rglob("*.py")):
-                self._add(manifest, f"{path}/{file}", folder / file)
-
         api = {"metadata": metadata, "include": include, "require": require, "add_library": add_library,
-               "module": module, "package": package}
+               "module": module}
         try:
             exec(compile(manifest.read_text(), str(manifest), "exec"), api)
         except DeployError:
@@ -240,16 +233,15 @@ def copy(port, staged_dir, timeout=120):
 
 def remove(port, paths, timeout=60):
     """Delete `paths` from the board's flash where they exist; returns those it deleted."""
+    from .usb_boards import mpremote
+
     script = f"import os\nfor p in {sorted(paths)!r}:\n try:\n  os.remove(p)\n  print('removed', p)\n" \
              " except OSError:\n  pass\n"
     try:
-        res = subprocess.run([_tool("mpremote"), "connect", port, "exec", script], capture_output=True, text=True,
-                             timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise DeployError(f"mpremote did not finish deleting on {port} within {timeout} s") from None
-    if res.returncode:
-        raise DeployError(f"mpremote could not delete on {port}: {(res.stderr or res.stdout).strip()[-300:]}")
-    return [line.split(" ", 1)[1].strip() for line in res.stdout.splitlines() if line.startswith("removed ")]
+        out = mpremote(port, "exec", script, timeout=timeout)
+    except BoardError as e:
+        raise DeployError(f"cannot delete the modules of features left out: {e}") from None
+    return [line.split(" ", 1)[1].strip() for line in out.splitlines() if line.startswith("removed ")]
 
 
 def deploy(port, board_type, build_dir, sim_roles=None, features=None):
