@@ -11,13 +11,9 @@ tests over N simulated boards: each pytest-xdist worker brings up its own.
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 
-from safebench import deploy
-from safebench.device import Device
-from safebench.pki import CA_CERT
-from safebench.provision import bench_board_roles
-from safebench.simulated_bench import SimulatedBench
+# The rig is imported by the fixtures that use it: as an entry point this plugin is loaded into every
+# pytest run of the environment, and a suite that asks nothing of it should not pay for it.
 
 
 def pytest_addoption(parser):
@@ -72,6 +68,8 @@ def real_board(request):
 
 @pytest.fixture(scope="session")
 def simulated_bench(request, real_board, tmp_path_factory):
+    from safebench.simulated_bench import SimulatedBench
+
     if real_board:
         yield None
         return
@@ -85,6 +83,9 @@ def simulated_bench(request, real_board, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def board(simulated_bench, real_board, tmp_path_factory):
+    from safebench import deploy
+    from safebench.provision import bench_board_roles
+
     if real_board:
         port, board_type, _ = real_board
     else:
@@ -97,6 +98,10 @@ def board(simulated_bench, real_board, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ca_cert(simulated_bench, real_board):
+    from cryptography import x509
+
+    from safebench.pki import CA_CERT
+
     path = real_board[2] if real_board else simulated_bench.dir / "ca" / CA_CERT
     if not path:
         pytest.skip("give --ca (or sim: ca: in the bench file) for a real board's SIM")
@@ -105,6 +110,8 @@ def ca_cert(simulated_bench, real_board):
 
 @pytest.fixture
 def device(request, board):
+    from safebench.device import Device
+
     dev = Device(board["port"])
     request.node._safebench_device = dev
     try:
@@ -125,6 +132,11 @@ def simulated(simulated_bench):
 def own_board(simulated, tmp_path):
     """start(heap=, dialect=, card=, state=) -> (bench, board, device): a simulated board of the test's own
     (a heap, modem dialect or SIM the session's board does not have), deployed and connected; stopped after."""
+    from safebench import deploy
+    from safebench.device import Device
+    from safebench.provision import bench_board_roles
+    from safebench.simulated_bench import SimulatedBench
+
     started = []
 
     def start(heap="256K", dialect="generic", card=None, state=None):
