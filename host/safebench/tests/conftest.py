@@ -36,9 +36,11 @@ def safebench_executable():
 
 @pytest.fixture
 def run_cli(tmp_path, safebench_executable):
-    def run(*args, timeout=120):
+    """run(*args, state=, env=, timeout=): the CLI in the test's tmp_path, with its own state folder unless given."""
+    def run(*args, state=None, env=None, timeout=120):
+        env = dict(os.environ, SAFEBENCH_STATE=str(state or tmp_path / "state"), **(env or {}))
         return subprocess.run([safebench_executable, *args], capture_output=True, text=True, timeout=timeout,
-                              cwd=tmp_path, env=dict(os.environ, SAFEBENCH_STATE=str(tmp_path / "state")))
+                              cwd=tmp_path, env=env)
     return run
 
 

@@ -1,8 +1,6 @@
 """The bench file: parsing, the errors it gives for mistakes, and aliases resolved to ports by USB serial."""
 
-import os
-import subprocess
-import sys
+import functools
 import textwrap
 
 import pytest
@@ -10,8 +8,6 @@ import pytest
 from safebench import bench_file
 from safebench.errors import BenchFileError
 from safebench.usb_boards import UsbPort
-
-SAFEBENCH = os.path.join(os.path.dirname(sys.executable), "safebench")
 
 GOOD = """\
 boards:
@@ -128,14 +124,10 @@ def test_alias_errors(bench_yaml):
 
 # ---- --board on the CLI, against the simulated board named by port: --------------------------------
 
-def cli(*args, cwd, state, env=None, timeout=120):
-    return subprocess.run([SAFEBENCH, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env=dict(os.environ, SAFEBENCH_STATE=str(state), **(env or {})))
-
-
 @pytest.mark.timeout(180)
-def test_cli_board_alias(simulated_board, tmp_path):
+def test_cli_board_alias(simulated_board, tmp_path, run_cli):
     other = tmp_path / "elsewhere"  # a state folder with no bench: only the alias can lead to the board
+    cli = functools.partial(run_cli, state=other)
     (tmp_path / "lab.yaml").write_text(textwrap.dedent(f"""\
         boards:
           bench-sim:
@@ -143,12 +135,12 @@ def test_cli_board_alias(simulated_board, tmp_path):
             type: unix_sim
             sim: {{ca: {simulated_board['ca']}}}
         """))
-    res = cli("deploy", "--board", "bench-sim", "--bench", "lab.yaml", cwd=tmp_path, state=other)
+    res = cli("deploy", "--board", "bench-sim", "--bench", "lab.yaml")
     assert res.returncode == 0, res.stderr
-    res = cli("info", "--board", "bench-sim", cwd=tmp_path, state=other, env={bench_file.ENV: "lab.yaml"})
+    res = cli("info", "--board", "bench-sim", env={bench_file.ENV: "lab.yaml"})
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f"unix-sim on {simulated_board['port']}: firmware ")
-    res = cli("sign", "--board", "bench-sim", "--bench", "lab.yaml", cwd=tmp_path, state=other)
+    res = cli("sign", "--board", "bench-sim", "--bench", "lab.yaml")
     assert res.returncode == 0, res.stderr  # the CA came from the alias's sim.ca
     assert "signature verified" in res.stdout
 
@@ -158,7 +150,7 @@ def test_cli_board_alias(simulated_board, tmp_path):
         (("--board", "bench-sim", "--board-type", "picow_bg95"),
          "safebench: --board-type picow_bg95 contradicts the bench file: bench-sim is a unix_sim\n"),
     ]:
-        res = cli("info", *args, "--bench", "lab.yaml", cwd=tmp_path, state=other)
+        res = cli("info", *args, "--bench", "lab.yaml")
         assert (res.returncode, res.stderr) == (1, message)
 
 

@@ -1,11 +1,10 @@
 """Finding boards by USB identity, waiting for them to come back, resetting and probing them
 (on injected port listings, on this machine's real ports, and on a simulated board)."""
 
+import functools
 import json
 import os
 import pty
-import subprocess
-import sys
 import threading
 import time
 
@@ -16,14 +15,6 @@ from safebench import usb_boards as boards
 from safebench.device import Device
 from safebench.errors import BoardError
 from safebench.usb_boards import UsbPort
-
-SAFEBENCH = str(os.path.join(os.path.dirname(sys.executable), "safebench"))
-
-
-def cli(*args, state, cwd, timeout=60):
-    return subprocess.run([SAFEBENCH, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env=dict(os.environ, SAFEBENCH_STATE=str(state)))
-
 
 # ---- USB identity --------------------------------------------------------------------------------
 
@@ -173,34 +164,36 @@ def test_probe_without_micropython():
 
 
 @pytest.mark.timeout(90)
-def test_cli_boards_probe_and_write_bench(simulated_board, tmp_path):
-    res = cli("boards", "--probe", "--json", state=simulated_board["state"], cwd=tmp_path)
+def test_cli_boards_probe_and_write_bench(simulated_board, tmp_path, run_cli):
+    cli = functools.partial(run_cli, state=simulated_board["state"], timeout=60)
+    res = cli("boards", "--probe", "--json")
     assert res.returncode == 0, res.stderr
     simulated = [b for b in json.loads(res.stdout)["boards"] if b["simulated"]]
     assert len(simulated) == 1 and simulated[0]["port"] == simulated_board["port"]
     assert simulated[0]["probe"]["firmware"]["board"] == "unix-sim"
 
-    res = cli("boards", "--write-bench", "drafted.yaml", state=simulated_board["state"], cwd=tmp_path)
+    res = cli("boards", "--write-bench", "drafted.yaml")
     assert res.returncode == 0, res.stderr
     assert "wrote drafted.yaml with 1 board(s)" in res.stdout
-    listed = cli("boards", "--bench", "drafted.yaml", state=simulated_board["state"], cwd=tmp_path)
+    listed = cli("boards", "--bench", "drafted.yaml")
     assert f"{simulated_board['port']}: simulated board (sim0, running) [sim0]" in listed.stdout  # its alias
     (tmp_path / "drafted.yaml").write_text((tmp_path / "drafted.yaml").read_text()
                                            + '  pico-9:\n    serial: "E6600000"\n    type: picow_bg95\n')
-    listed = cli("boards", "--bench", "drafted.yaml", state=simulated_board["state"], cwd=tmp_path)
+    listed = cli("boards", "--bench", "drafted.yaml")
     assert listed.stdout.endswith("in the bench file but not connected: pico-9\n")
     from safebench import bench_file
 
     entries = bench_file.load(tmp_path / "drafted.yaml")
     assert entries["sim0"].port == simulated_board["port"] and entries["sim0"].type == "unix_sim"
-    again = cli("boards", "--write-bench", "drafted.yaml", state=simulated_board["state"], cwd=tmp_path)
+    again = cli("boards", "--write-bench", "drafted.yaml")
     assert again.returncode == 1 and again.stderr == "safebench: drafted.yaml exists: not overwriting it\n"
 
 
 @pytest.mark.timeout(60)
-def test_cli_reset(simulated_board, tmp_path):
-    res = cli("reset", "--json", state=simulated_board["state"], cwd=tmp_path)
+def test_cli_reset(simulated_board, run_cli):
+    cli = functools.partial(run_cli, state=simulated_board["state"], timeout=60)
+    res = cli("reset", "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["method"] == "machine"
-    res = cli("reset", "--port", "/dev/null", state=simulated_board["state"], cwd=tmp_path)
+    res = cli("reset", "--port", "/dev/null")
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "give --board-type" in res.stderr
