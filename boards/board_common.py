@@ -43,8 +43,9 @@ def pulse_pwrkey(pin_no, active, pulse_ms):
 
 
 def power_on(uart, pin_no, active, pulse_ms, boot_ms):
-    """Switch the modem on unless it already answers; raises OSError if it never does."""
-    if answers(uart, 1):
+    """Switch the modem on unless it already answers; raises OSError if it never does. A modem that is
+    on but slow gets three tries first: a PWRKEY press that long switches a running modem off."""
+    if answers(uart, 3):
         return
     pulse_pwrkey(pin_no, active, pulse_ms)
     deadline = time.ticks_add(time.ticks_ms(), boot_ms)

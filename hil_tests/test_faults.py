@@ -3,10 +3,17 @@
 Faults are injected through the simulated modem's control socket, so these run on the simulated bench.
 """
 
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 
 from safebench.errors import RpcError
 from safebench.rpc_codes import E_AT_TIMEOUT, E_CARD, E_MODEM, E_MODEM_REPLY
+from safebench.signing import sign_and_verify
 
 
 def _signs(device):
@@ -88,3 +95,60 @@ def test_readings_never_repeat_a_sequence_number_through_faults(device, fault):
             pass  # a reading that failed is reported, not silently lost
         seqs.append(device.call("reading", timeout=60)["seq"])
     assert seqs == sorted(set(seqs))
+
+
+@pytest.mark.parametrize("late", [lambda f: f.delay(4500), lambda f: f.split(chunk=1, gap_ms=150)],
+                         ids=["delayed", "split-slowly"])
+def test_after_a_late_reply_every_command_gets_its_own_answer(device, fault, ca_cert, late):
+    first = sign_and_verify(device, b"before", ca_cert)
+    late(fault)  # the next reply comes after its command's 3 s timeout
+    with pytest.raises(RpcError) as e:
+        device.call("modem.time")
+    assert e.value.code == E_AT_TIMEOUT
+    for i in range(3):  # sim.info, sim.read_file, sim.sign each: checked on the host
+        ev = sign_and_verify(device, b"after %d" % i, ca_cert)
+        assert (ev["iccid"], ev["certificate"]) == (first["iccid"], first["certificate"])
+    assert device.call("modem.time")["utc"]
+
+
+def test_refused_setup_commands_are_warnings(device, fault, ca_cert):
+    fault.refuse(["ATE0", "AT+CMEE=1"])
+    fault.reboot()  # the firmware sets the modem up again, and cannot switch echo off or errors to numbers
+    try:
+        sign_and_verify(device, b"echo on", ca_cert)
+        warnings = device.call("modem.status")["warnings"]
+        assert [w.split(":")[0] for w in warnings] == ["ATE0 refused", "AT+CMEE=1 refused"]
+        assert device.call("sim.info", objects=False)["modem_warnings"] == warnings
+    finally:
+        fault.clear()
+        fault.reboot()  # set up as usual again for the tests after this one
+    assert "modem_warnings" not in device.call("sim.info", objects=False)
+
+
+def _cpu_ticks(pid):
+    """utime + stime of process `pid`, in clock ticks (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+@pytest.mark.timeout(120)
+def test_a_vanished_modem_is_a_timeout_not_a_busy_loop(own_board):
+    _, board, dev = own_board()
+    _signs(dev)
+    supervisor = board["pids"]["board"]
+    [vm] = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()  # the MicroPython VM
+    os.kill(board["pids"]["modem"], signal.SIGKILL)  # the modem's end of the UART hangs up
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(dev.call, "modem.time", timeout=15)
+        time.sleep(0.3)  # the board now waits for the modem's answer
+        before = _cpu_ticks(vm)
+        time.sleep(1.0)
+        spent = _cpu_ticks(vm) - before
+        with pytest.raises(RpcError) as e:
+            answer.result()
+    assert e.value.code == E_AT_TIMEOUT
+    assert spent <= 10, f"the board used {spent} of {os.sysconf('SC_CLK_TCK')} clock ticks waiting for 1 s"
+    assert dev.call("info")["firmware"]  # still serving
+    with pytest.raises(RpcError) as e:
+        dev.call("sim.info", timeout=30)
+    assert e.value.code == E_AT_TIMEOUT

@@ -1,9 +1,14 @@
-"""The firmware on a board whose modem speaks Quectel's or SIMCom's dialect: identity, signing, TCP sockets."""
+"""The firmware on a board whose modem speaks Quectel's or SIMCom's dialect: identity, signing, bring-up, TCP
+sockets."""
 
 import socket
 import threading
+from pathlib import Path
 
 import pytest
+
+from safebench.errors import RpcError
+from safebench.rpc_codes import E_MODEM
 
 
 @pytest.fixture
@@ -49,3 +54,31 @@ def test_tls_over_the_modem_socket(own_board, dialect):
     assert res["server"]["version"] == "TLSv1.3" and res["client_key_is_sim_key"]
     trace = open(board["trace"]).read()
     assert ("AT+QISEND" if dialect == "quectel" else "AT+CASEND") in trace  # it went through the modem
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("dialect", ["quectel", "simcom"])
+def test_sockets_bring_the_network_up_first(own_board, echo_server, dialect):
+    from safebench_simulator.faults import FaultControl
+
+    _, board, dev = own_board(dialect=dialect)
+    Path(board["flash"], "network.json").write_text('{"apn": "iot.example"}')  # this SIM's APN
+    with FaultControl(board["modem_control"]) as fault:
+        fault.register(stat=2, ms=1500)  # searching, then registered
+        status = dev.call("modem.status")
+        assert status["stages"] == {"at": "ok", "sim": "ok", "registration": "searching", "pdp": "inactive"}
+        assert status["apn"] == "iot.example" and status["warnings"] == []
+        got = dev.call("modem.tcp_echo", host="127.0.0.1", port=echo_server, data="0102")  # waits for the network
+        assert got["data"] == "0102"
+        status = dev.call("modem.status")
+        assert status["stages"] == {"at": "ok", "sim": "ok", "registration": "ok", "pdp": "ok"}
+        assert status["registration"] == {"stat": 1, "state": "registered, home network", "via": "CEREG"}
+        pdp = fault.status()["pdp"]
+        assert (pdp["contexts"]["1"] if dialect == "quectel" else pdp["app_contexts"]["0"])["apn"] == "iot.example"
+
+        fault.reboot()  # a new attach, on a network that now says no
+        fault.register(stat=3)
+        with pytest.raises(RpcError) as e:
+            dev.call("modem.status", attach=True, timeout_ms=1200)
+        assert e.value.code == E_MODEM and e.value.data["stage"] == "registration"
+        assert "registration denied" in str(e.value)

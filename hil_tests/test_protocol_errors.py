@@ -1,6 +1,7 @@
 """Bad requests get a clear JSON-RPC error and the board keeps serving."""
 
 import json
+import time
 
 import pytest
 
@@ -33,8 +34,18 @@ def test_not_a_request(device):
 
 def test_oversized_request(device):
     msg = _raw(device, json.dumps({"jsonrpc": "2.0", "id": 7, "method": "info", "params": {"x": "A" * 6000}}).encode())
-    assert msg["error"]["code"] == INVALID_REQUEST
-    assert "longer than" in msg["error"]["message"]
+    assert msg["error"]["code"] == INVALID_REQUEST and msg["id"] == 7  # the id was in the part the board kept
+    assert "request too large: longer than 4096 bytes" in msg["error"]["message"]
+    _still_serving(device)
+
+
+def test_oversized_request_through_the_client(device):
+    # the answer carries the request's id, so the client reports it at once instead of waiting for its timeout
+    t0 = time.monotonic()
+    with pytest.raises(RpcError) as e:
+        device.call("info", timeout=20, x="A" * 6000)
+    assert e.value.code == INVALID_REQUEST and "request too large" in str(e.value)
+    assert time.monotonic() - t0 < 10
     _still_serving(device)
 
 
@@ -46,9 +57,9 @@ def test_unknown_method(device):
 
 
 @pytest.mark.parametrize("params, needle", [
-    ({"hash": "00" * 31}, "32 bytes"),
+    ({"hash": "00" * 32}, "bad params"),  # no digests: sim.sign signs messages (behind its context prefix)
     ({"message": "zz"}, "hex"),
-    ({}, "exactly one"),
+    ({}, "give the message"),
     ({"message": "00", "colour": "red"}, "bad params"),
 ])
 def test_bad_sign_params(device, params, needle):

@@ -7,16 +7,18 @@ the host's network); a board on a modem reaches them once the modem TCP transpor
 
 import datetime
 import shutil
+import socket
+import time
 from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from safebench import tls
-from safebench.errors import RpcError
-from safebench.pki import CertificateAuthority
-from safebench.rpc_codes import E_TLS
-from safebench.testing.tls_faults import ScriptedServer, TamperProxy
+from safebench.errors import ConnectionRefused, HostNotFound, NetworkTimeout, RpcError
+from safebench.pki import CA_CERT, CA_KEY, CertificateAuthority
+from safebench.rpc_codes import E_CONNECTION_REFUSED, E_HOST_NOT_FOUND, E_NETWORK_TIMEOUT, E_TLS
+from safebench.testing.tls_faults import ScriptedServer, SilentServer, SlowProxy, TamperProxy
 
 DATA = b"hello from the SIM\n"
 pytestmark = pytest.mark.timeout(240)
@@ -168,3 +170,59 @@ def test_server_skipping_certificate_verify(simulated, device, servers):
     assert seen["client_alert"] == 10 and "handshake" not in seen
     _no_data(seen)
     assert device.call("info")["firmware"]  # the board keeps serving after failed handshakes
+
+
+# ---- the network: every wait has a deadline, and failures keep their meaning ---------------------
+
+def _closed_port():
+    with socket.socket() as s:  # bound, never listening: a connect there is refused
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_silent_server_times_out_at_the_deadline(simulated, device, servers):
+    # a server that accepts and never answers: the board gives up after the request's timeout_ms, not minutes
+    with SilentServer() as server:
+        t0 = time.monotonic()
+        with pytest.raises(NetworkTimeout) as e:
+            _echo(device, server.port, servers, timeout_ms=1000, timeout=30)
+        waited = time.monotonic() - t0
+        assert server.received[:1] == b"\x16"  # it did get our ClientHello
+    assert e.value.code == E_NETWORK_TIMEOUT and f"no data from 127.0.0.1:{server.port} within 1000 ms" in str(e.value)
+    assert waited < 20, waited
+    assert device.call("info")["firmware"]  # the board answers the next request
+
+
+def test_refused_and_unknown_hosts_are_network_errors(simulated, device, servers):
+    port = _closed_port()
+    with pytest.raises(ConnectionRefused) as e:
+        _echo(device, port, servers, timeout=30)
+    assert e.value.code == E_CONNECTION_REFUSED and f"connection refused by 127.0.0.1:{port}" in str(e.value)
+    assert e.value.data["peer"] == f"127.0.0.1:{port}"
+    with pytest.raises(HostNotFound) as e:
+        tls.board_session(device, "no-such-host.invalid", 443, timeout=30)
+    assert e.value.code == E_HOST_NOT_FOUND and "no such host no-such-host.invalid" in str(e.value)
+    assert device.call("info")["firmware"]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("dialect", ["quectel", "simcom"])
+def test_slow_server_over_the_modem_socket(own_board, dialect):
+    """A server that answers each flight 1.5 s late, reached through the modem's socket commands (whose
+    reads wait in 200 ms polls): the session completes; refused and unknown hosts are typed there too."""
+    bench, board, dev = own_board(heap="96K", dialect=dialect)
+    ca = CertificateAuthority.load(bench.dir / "ca" / CA_CERT, bench.dir / "ca" / CA_KEY)
+    files = tls.make_server_files(bench.dir / "tls", ca, ca.cert.public_bytes(serialization.Encoding.PEM))
+    with tls.PythonServer(files, suites=("gcm",)) as server, SlowProxy(server.port, delay=1.5) as proxy:
+        res = tls.board_session(dev, "127.0.0.1", proxy.port, "localhost", DATA, suites=["gcm"], timeout=120)
+        seen = server.result()
+    assert proxy.held >= 2 and bytes.fromhex(seen["received"]) == DATA
+    assert bytes.fromhex(res["received"]) == tls.REPLY_PREFIX + DATA
+    assert ("AT+QIRD" if dialect == "quectel" else "AT+CARECV") in open(board["trace"]).read()
+    port = _closed_port()
+    with pytest.raises(ConnectionRefused) as e:
+        tls.board_session(dev, "127.0.0.1", port, timeout=60)
+    assert f"connection refused by 127.0.0.1:{port}" in str(e.value)
+    with pytest.raises(HostNotFound):
+        tls.board_session(dev, "no-such-host.invalid", 443, timeout=60)
+    assert dev.call("sim.info", objects=False)["iccid"]  # the modem's channel is in step after all that

@@ -2,13 +2,16 @@
 #
 # One command at a time: write it, collect the lines that answer it until the final result
 # (OK, ERROR, +CME ERROR), and hand every other line to the URC handler, so unsolicited
-# result codes are never taken for replies. One preallocated line buffer; no per-byte objects.
+# result codes are never taken for replies. A command that timed out leaves the channel out of
+# step until its late answer has passed (`_resync`). One preallocated line buffer; no per-byte objects.
 import time
 
 from micropython import const
 from rpc_codes import E_AT_TIMEOUT, E_MODEM
 
 _LINE_MAX = const(1100)  # a full +CSIM reply is 5 + 2*258 + some; longer lines are noise
+_QUIET_MS = const(200)  # after a late final result, the probe's answer follows within this
+_FINAL = (b"OK", b"ERROR", b"SEND OK", b"SEND FAIL")  # and +CME ERROR: <n>; one per command line
 _URC_WORDS = (b"RDY", b"RING", b"NO CARRIER", b"POWERED DOWN", b"NORMAL POWER DOWN", b"SMS Ready")
 
 CME_TEXT = {
@@ -50,6 +53,7 @@ class ATChannel:
         self._buf = bytearray(_LINE_MAX)
         self._mv = memoryview(self._buf)
         self._len = 0
+        self._owed = 0  # final result codes the modem still owes: 0 while the channel is in step
 
     def command(self, cmd, prefix=None, timeout_ms=3000, bare=False, data=None, payload=None):
         """Send `cmd` (str or bytes, without CR); return its information lines as a list of bytes.
@@ -63,7 +67,10 @@ class ATChannel:
         if isinstance(cmd, str):
             cmd = cmd.encode()
         self.drain()
+        if self._owed:
+            self._resync(cmd, timeout_ms)
         self.uart.write(cmd + b"\r")
+        self._owed = 1  # until its final result code is read
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         if data is not None:
             self._await_prompt(cmd, deadline, timeout_ms)
@@ -78,12 +85,13 @@ class ATChannel:
                 raise ATTimeout("no answer to %s within %d ms" % (cmd[:20].decode(), timeout_ms))
             if not line or line == cmd:  # blank separator or echo (ATE1)
                 continue
-            if line == b"OK" or line == b"SEND OK":
-                return lines if payload is None else (got or 0)
-            if line == b"ERROR" or line == b"SEND FAIL":
+            if _is_final(line):
+                self._owed = 0
+                if line == b"OK" or line == b"SEND OK":
+                    return lines if payload is None else (got or 0)
+                if line.startswith(b"+CME ERROR:"):
+                    raise _cme(line)
                 raise ATError("%s from modem for %s" % (line.decode(), cmd[:20].decode()))
-            if line.startswith(b"+CME ERROR:"):
-                raise _cme(line)
             if prefix is not None and line.startswith(prefix):
                 lines.append(line)
             elif (prefix is None or bare) and not _looks_unsolicited(line):
@@ -100,8 +108,34 @@ class ATChannel:
                 raise ATTimeout("no %s within %d ms" % (prefix.decode(), timeout_ms))
             if line.startswith(prefix):
                 return line
-            if line and self.urc:
-                self.urc(line)
+            self._between(line)
+
+    def _resync(self, cmd, timeout_ms):
+        """Let the late answers pass before `cmd` goes out; ATTimeout if they do not within `timeout_ms`.
+
+        Modems answer command lines in order, one final result code each, so the channel counts those
+        still owed, sends a probe `AT` behind them, and is in step again once the probe's answer has
+        passed. Silence after a final result means the rest were lost (a dropped reply, a reboot).
+        Only a channel out of step pays for the probe.
+        """
+        self.uart.write(b"AT\r")
+        self._owed += 1
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
+        passed = False
+        while self._owed:
+            line = self._readline(deadline)
+            if line is None:
+                if passed:
+                    break
+                raise ATTimeout("no answer to %s: the modem is still answering an earlier command"
+                                % cmd[:20].decode())
+            if _is_final(line):
+                self._owed -= 1
+                passed = True
+                deadline = time.ticks_add(time.ticks_ms(), _QUIET_MS)
+            elif line and self.urc and _looks_unsolicited(line):
+                self.urc(line)  # late information lines are dropped, URCs still count
+        self._owed = 0
 
     def _await_prompt(self, cmd, deadline, timeout_ms):
         """Consume up to the `> ` prompt (it has no line end); lines before it are URCs or errors."""
@@ -113,6 +147,7 @@ class ATChannel:
             line = self._readline_if_complete()
             if line is not None:
                 if line == b"ERROR" or line.startswith(b"+CME ERROR:"):
+                    self._owed = 0
                     raise _cme(line) if line != b"ERROR" else ATError("ERROR from modem for %s" % cmd[:20].decode())
                 if line and line != cmd and self.urc:
                     self.urc(line)
@@ -183,11 +218,21 @@ class ATChannel:
         return line.strip()
 
     def drain(self):
-        """Hand what arrived between commands (URCs, late replies) to the URC handler."""
-        while self.uart.any():
-            line = self._readline(time.ticks_ms())
-            if line and self.urc:
-                self.urc(line)
+        """Take in what arrived between commands: the complete lines buffered, then the UART's."""
+        while True:
+            line = self._readline_if_complete()
+            if line is None:
+                if not self.uart.any() or not self._fill(time.ticks_ms()):
+                    return
+            else:
+                self._between(line)
+
+    def _between(self, line):
+        """A line outside a command's answer: a late answer's final result passing, or one for the URC handler."""
+        if self._owed and _is_final(line):
+            self._owed -= 1
+        elif line and self.urc:
+            self.urc(line)
 
     def _readline(self, deadline):
         """The next line without CR/LF, b"" for a blank one, None at the deadline."""
@@ -212,6 +257,10 @@ def _cme(line):
         return CMEError(int(value))
     except ValueError:
         return CMEError(-1, value.decode())
+
+
+def _is_final(line):
+    return line in _FINAL or line.startswith(b"+CME ERROR:")
 
 
 def _looks_unsolicited(line):

@@ -1,8 +1,8 @@
 # JSON-RPC 2.0 server: one JSON object per line on the board's USB serial (stdin/stdout).
 #
 # A request line is read into one preallocated buffer; an over-long line is skipped to its end and
-# answered with an error, so no input can grow the heap or stop the loop. Binary values travel as
-# upper-case hex strings (`hex_text`, `hex_param`).
+# answered with an error (with the request's id when the kept part shows it), so no input can grow
+# the heap or stop the loop. Binary values travel as upper-case hex strings (`hex_text`, `hex_param`).
 import gc
 import json
 import sys
@@ -59,12 +59,13 @@ def serve(find):
         if n == 0:
             continue
         if n < 0:
-            send(_error(None, INVALID_REQUEST, "request longer than %d bytes" % REQUEST_MAX))
+            send(_error(cut_id(buf), INVALID_REQUEST, "request too large: longer than %d bytes" % REQUEST_MAX))
             continue
         try:
             reply = handle(bytes(buf[:n]), find)
             if reply is not None:
                 send(reply)
+            reply = None  # an answer (a certificate, a TLS report) is not kept until the next request
         except MemoryError:  # even the answer did not fit: say so in a few bytes, and keep serving
             rid = reply.get("id") if isinstance(reply, dict) else None
             reply = None
@@ -84,6 +85,45 @@ def _readline(stream, buf, one):
         if n < len(buf):
             buf[n] = c
         n += 1
+
+
+def cut_id(line):
+    """The id of a request cut short (its first bytes), if they show it whole: the value of the key "id" of
+    the outer object (JSON-RPC ids are numbers, strings or null); None when they do not."""
+    depth, i, n = 0, 0, len(line)
+    while i < n:
+        c = line[i]
+        if c == 34:  # '"': a string; at depth 1, the key "id" is followed by the id
+            j = _string_end(line, i, n)
+            if depth == 1 and line[i + 1:j] == b"id":
+                i = j + 1
+                while i < n and line[i] in b" \t\r\n:":
+                    i += 1
+                j = _string_end(line, i, n) + 1 if i < n and line[i] == 34 else i
+                while j < n and line[j] not in b",} \t\r\n":
+                    j += 1
+                if j >= n:  # the value may go on past what was kept
+                    return None
+                try:
+                    value = json.loads(line[i:j])
+                except ValueError:
+                    return None
+                return value if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+            i = j
+        elif c == 123 or c == 91:  # { [
+            depth += 1
+        elif c == 125 or c == 93:  # } ]
+            depth -= 1
+        i += 1
+    return None
+
+
+def _string_end(line, i, n):
+    """Index of the quote closing the string that opens at `i` (n if the line ends first)."""
+    i += 1
+    while i < n and line[i] != 34:
+        i += 2 if line[i] == 92 else 1  # a backslash escapes the next byte
+    return min(i, n)
 
 
 def handle(line, find):

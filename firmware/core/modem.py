@@ -1,7 +1,8 @@
 # A cellular modem behind an AT channel (3GPP TS 27.007): readiness, SIM identity, network time.
 #
 # The base of the modem drivers: the vendor drivers (quectel.py, simcom.py) import it and add their
-# ICCID spelling and TCP sockets; modems.py picks the one the board definition names.
+# ICCID spelling, PDP context and TCP sockets; modems.py picks the one the board definition names.
+# The bring-up a data connection needs (registration, APN) is in bringup.py, loaded only for it.
 import time
 
 from atchannel import ATError, ATTimeout
@@ -10,13 +11,19 @@ from utc import epoch_seconds, utc_tuple
 
 class Modem:
     ICCID_COMMANDS = ((b"AT+CCID", b"+CCID:"), (b"AT+QCCID", b"+QCCID:"), (b"AT+CICCID", b"+ICCID:"))
+    SETUP = (b"ATE0", b"AT+CMEE=1")  # echo off, numeric +CME errors: wanted, but the channel copes without
 
     def __init__(self, at):
         self.at = at
         self._ready = False
+        self.attached = False  # SIM ready, registered, APN set (bringup.py)
+        self.warnings = []  # the set-up commands the modem refused
 
     def ready(self, attempts=10, wait_ms=300):
-        """Wait until the modem answers, then set echo off and numeric errors; safe to call often."""
+        """Wait until the modem answers, then set echo off and numeric errors; safe to call often.
+
+        A set-up command the modem refuses is not fatal: it is noted in `warnings`."""
+        self.at.drain()  # a reboot URC waiting there means the settings are gone (lost)
         if self._ready:
             return self
         for _ in range(attempts):
@@ -25,19 +32,33 @@ class Modem:
                 break
             except ATError:  # still booting, or in the middle of printing URCs
                 time.sleep_ms(50)
-        self.at.command(b"ATE0")
-        self.at.command(b"AT+CMEE=1")
+        else:
+            e = ATTimeout("no answer to AT in %d tries (power, wiring, baud rate?)" % attempts)
+            e.data = {"stage": "at"}  # the first bring-up stage (bringup.py)
+            raise e
+        warnings = []
+        for cmd in self.SETUP:
+            try:
+                self.at.command(cmd)
+            except ATTimeout:
+                raise
+            except ATError as e:
+                warnings.append("%s refused: %s" % (cmd.decode(), e))
+        self.warnings = warnings
         self._ready = True
         return self
 
     def lost(self):
         """Forget the modem's settings (after a timeout or a reboot URC): `ready` runs again."""
         self._ready = False
+        self.attached = False
 
     def iccid(self):
         for cmd, prefix in self.ICCID_COMMANDS:
             try:
                 lines = self.ready().at.command(cmd, prefix)
+            except ATTimeout:
+                raise  # no answer at all, not a spelling this modem lacks
             except ATError:
                 continue
             if lines:
@@ -73,7 +94,7 @@ def parse_cclk(line):
         offset = sign * int(zone or b"0") * 15 * 60
     except ValueError:
         return None
-    if y < 20:  # modems report 80/01/06 or 70/01/01 before the network has set the clock
+    if not 20 <= y < 70:  # before the network sets it: 04/01/01, 70/01/01 (1970), 80/01/06 (1980)
         return None
     t = epoch_seconds((2000 + y, mo, d, h, mi, s)) - offset
     return utc_tuple(t)

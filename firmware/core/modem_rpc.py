@@ -1,7 +1,20 @@
-# The `modem.*` methods of the command protocol (docs/protocol.md): the network clock, and a lab check of
-# the modem's TCP data path.
-from jsonrpc import hex_param, hex_text
+# The `modem.*` methods of the command protocol (docs/protocol.md): the bring-up's stages, the network clock,
+# and a lab check of the modem's TCP data path.
+from jsonrpc import RpcError, hex_param, hex_text
+from rpc_codes import INVALID_PARAMS
 from sim_session import session
+
+
+def modem_status(attach=False, timeout_ms=None):
+    """Each bring-up stage as it stands (bringup.py); with `attach`, carried out first (registration waits up
+    to `timeout_ms`)."""
+    from bringup import status
+
+    if not isinstance(attach, bool):
+        raise RpcError(INVALID_PARAMS, "attach must be true or false")
+    if timeout_ms is not None and not (isinstance(timeout_ms, int) and 0 <= timeout_ms <= 600000):
+        raise RpcError(INVALID_PARAMS, "timeout_ms must be a number of ms, 0 to 600000")
+    return status(session().modem, attach, timeout_ms)
 
 
 def modem_time():

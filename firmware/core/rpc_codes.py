@@ -11,3 +11,11 @@ E_MODEM = -32002  # ATError, CMEError: the modem answered ERROR or +CME ERROR
 E_CARD = -32003  # CardError: the card answered a status word other than 9000
 E_MODEM_REPLY = -32004  # ModemReplyError: the modem's +CSIM answer could not be parsed
 E_TLS = -32005  # TLSError: the TLS handshake or a record failed
+E_NO_EPOCH = -32006  # NoEpochError: a reading cannot be numbered: no network time for a new sequence epoch
+E_NO_ROLE = -32007  # NoRoleError: the SIM has no container for a role the method needs (docs/iotsafe.md §7.3)
+# TCP connections (core/tcp.py, whichever transport carries them), from -32020 on:
+E_NETWORK = -32020  # NetworkError: a TCP connection failed (no route, no data connection, a modem socket error)
+E_CONNECTION_REFUSED = -32021  # ConnectionRefused: the peer refused the connection
+E_CONNECTION_RESET = -32022  # ConnectionReset: the peer reset the connection
+E_HOST_NOT_FOUND = -32023  # HostNotFound: the host name does not resolve
+E_NETWORK_TIMEOUT = -32024  # NetworkTimeout: the peer did not connect, answer or take data in time

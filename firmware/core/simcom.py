@@ -1,8 +1,9 @@
-# SIMCom SIM7080G: ICCID spelling and TCP sockets (the CNACT/CAOPEN application commands).
-from atchannel import ATError
+# SIMCom SIM7080G: ICCID spelling, PDP context and TCP sockets (the CNCFG/CNACT/CAOPEN application commands).
+from atchannel import ATTimeout
 from modem_sockets import SocketModem
 
 _PDP = 0
+_OPEN_ERRORS = {b"20": "dns", b"23": "refused"}  # +CAOPEN <result>: cannot resolve the host, remote refused
 
 
 class SimCom(SocketModem):
@@ -15,22 +16,37 @@ class SimCom(SocketModem):
             return  # +CASTATE: <cid>,1 reports a connection that is up
         super().on_urc(line)
 
-    def attach(self):
-        active = self.ready().at.command(b"AT+CNACT?", b"+CNACT:")
-        if not any(line[7:].strip().startswith(b"%d,1" % _PDP) for line in active):
+    def configure_pdp(self, settings):
+        """The APN of the network attach (AT+CGDCONT) and of the sockets' app context (AT+CNCFG; 1: IPv4)."""
+        from bringup import define_context  # configure_pdp runs within the bring-up
+
+        define_context(self, settings)
+        self.at.command(b'AT+CNCFG=%d,1,"%s","%s","%s",%d' % (
+            _PDP, settings["apn"].encode(), settings["user"].encode(), settings["password"].encode(),
+            settings["auth"]))
+
+    def pdp_active(self):
+        active = self.at.command(b"AT+CNACT?", b"+CNACT:")
+        return any(line[7:].strip().startswith(b"%d,1" % _PDP) for line in active)
+
+    def activate_pdp(self):
+        if not self.pdp_active():
             self.at.command(b"AT+CNACT=%d,1" % _PDP, timeout_ms=150000)
 
     def open_tcp(self, host, port, timeout_ms=30000, conn_id=0):
         self.attach()
-        lines = self.at.command(b'AT+CAOPEN=%d,%d,"TCP","%s",%d' % (conn_id, _PDP, host.encode(), port),
-                                b"+CAOPEN:", timeout_ms)
+        try:
+            lines = self.at.command(b'AT+CAOPEN=%d,%d,"TCP","%s",%d' % (conn_id, _PDP, host.encode(), port),
+                                    b"+CAOPEN:", timeout_ms)
+        except ATTimeout:
+            raise self.open_failed("timeout", host, port, "no +CAOPEN within %d ms" % timeout_ms) from None
         result = lines[-1].split(b",")[-1].strip() if lines else b"?"
         if result != b"0":
-            raise ATError("TCP connect to %s:%d failed (+CAOPEN result %s)" % (host, port, result.decode()))
-        return self.stream(conn_id, timeout_ms)
+            raise self.open_failed(_OPEN_ERRORS.get(result), host, port, "+CAOPEN result %s" % result.decode())
+        return self.stream(conn_id, host, port, timeout_ms)
 
-    def send(self, conn_id, data):
-        self.at.command(b"AT+CASEND=%d,%d" % (conn_id, len(data)), data=data, timeout_ms=10000)
+    def send(self, conn_id, data, timeout_ms):
+        self.at.command(b"AT+CASEND=%d,%d" % (conn_id, len(data)), data=data, timeout_ms=timeout_ms)
 
     def recv(self, conn_id, dest):
         self.waiting.discard(conn_id)

@@ -1,5 +1,6 @@
 # JSON-RPC request handling: every malformed request gets an error object, never an exception.
 import jsonrpc
+import tcp
 
 
 def _echo(x=1):
@@ -22,7 +23,11 @@ def _card():
     raise _CardSays()
 
 
-METHODS = {"echo": _echo, "boom": _boom, "card": _card}
+def _refused():
+    raise tcp.ConnectionRefused("connection refused by 127.0.0.1:9", "127.0.0.1:9")
+
+
+METHODS = {"echo": _echo, "boom": _boom, "card": _card, "connect": _refused}
 
 
 def test_ok():
@@ -61,3 +66,24 @@ def test_hex_values():
             assert e.code == -32602 and str(e).startswith("x must be")
         else:
             raise AssertionError("accepted %r" % bad)
+
+
+def test_network_errors_keep_their_meaning():
+    err = jsonrpc.handle(b'{"jsonrpc":"2.0","id":1,"method":"connect"}', METHODS.get)["error"]
+    assert err == {"code": -32021, "message": "connection refused by 127.0.0.1:9",
+                   "data": {"type": "ConnectionRefused", "peer": "127.0.0.1:9"}}
+
+
+def test_oversize_request_keeps_its_id():
+    # what the server kept of a line too long to take (its first REQUEST_MAX bytes) shows the id or not
+    pad = b'"x":"' + b"A" * 5000
+    cases = ((b'{"jsonrpc":"2.0","id":7,"method":"info","params":{' + pad, 7),
+             (b'{ "id" : "a,}b\\"c", "jsonrpc":"2.0","params":{' + pad, 'a,}b"c'),
+             (b'{"jsonrpc":"2.0","method":"info","params":{"id":9,' + pad, None),  # not the request's id
+             (b'{"jsonrpc":"2.0","method":"info","params":{' + pad, None),  # its id comes after the cut
+             (b'{"note":"\\"id\\": 5","params":{' + pad, None),  # "id" inside a string
+             (b'{"id":true,"params":{' + pad, None), (b'{"id":null,"params":{' + pad, None),
+             (b'{"jsonrpc":"2.0","method":"x","params":{' + b"A" * 4048 + b'},"id":12', None))  # cut in the id
+    for line, rid in cases:
+        kept = bytearray(line[:jsonrpc.REQUEST_MAX])
+        assert jsonrpc.cut_id(kept) == rid, line[:40]

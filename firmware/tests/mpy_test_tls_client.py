@@ -1,7 +1,9 @@
 # The TLS client against crafted server answers: every bad ServerHello, alert or record fails the
 # handshake with a typed error in words, the right alert on the wire, and the transport closed.
 import p256
+import tcp
 import tls13
+import tls_rpc
 import tvectors
 from fakesock import FakeSock
 from softkeys import SoftKeys
@@ -109,3 +111,34 @@ def test_tampered_encrypted_flight():
     e, sock = _handshake(_server_hello() + _record(23, bytes(64)))
     assert e.alert == 20 and str(e).startswith("bad record MAC")
     assert len(sock.sent) > 24 and sock.sent[-24] == 23  # our alert: a protected record of 5 + 2 + 1 + 16 bytes
+
+
+class _Modem:
+    """A modem driver with TCP sockets that hands out `sock` and remembers the timeout it was given."""
+
+    def __init__(self, sock):
+        self.sock, self.timeout_ms = sock, None
+
+    def send(self):
+        pass  # a driver with socket commands: tls.echo's "auto" transport takes the modem
+
+    def open_tcp(self, host, port, timeout_ms):
+        self.timeout_ms = timeout_ms
+        return self.sock
+
+
+def test_echo_keeps_transport_errors_typed_and_closes():
+    # a transport failure is the transport's own typed error (not a TLS one, not an internal error), the
+    # request's timeout is the transport's, and the connection is closed on every way out
+    peer = "127.0.0.1:4433"
+    for failure in (tcp.NetworkTimeout("no data from %s within 1500 ms" % peer, peer),
+                    tcp.ConnectionReset("connection reset by " + peer, peer), MemoryError()):
+        modem = _Modem(FakeSock(then=failure))
+        try:
+            tls_rpc.echo(lambda: SoftKeys(F["server"], 1, F["root"], NOW), modem, "127.0.0.1", 4433, timeout_ms=1500)
+        except Exception as e:
+            assert e is failure, repr(e)
+        else:
+            raise AssertionError("no error")
+        assert modem.sock.closed and modem.timeout_ms == 1500
+        assert modem.sock.sent[0] == 22  # the ClientHello went out before the failure

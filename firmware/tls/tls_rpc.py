@@ -3,6 +3,7 @@
 # data each way, and what was negotiated. Transport: the modem's TCP socket commands (Quectel and
 # SIMCom dialects), or the board's native socket (unix port, boards with their own network stack).
 import gc
+import sys
 import time
 from binascii import hexlify, unhexlify
 
@@ -10,15 +11,46 @@ from jsonrpc import RpcError
 from rpc_codes import INVALID_PARAMS
 
 _SUITES = {"gcm": 0x1301, "ccm": 0x1304}
+# The modules a session loads: the TLS client, each module after the ones it imports (one at a time, so an
+# import that fails is the only one missing), and what tls13 and _connect import when they need it.
+_CLIENT = ("aead", "hkdf", "tls_record", "tls_messages", "tls13", "simkeys")
+_ON_DEMAND = ("tcp", "p256", "x509")
 
 
 def tls_echo(**params):
-    """The method: `echo` with the keys of this board's SIM session, over its modem where it can."""
+    """The method: `echo` with the keys of this board's SIM session, over its modem where it can.
+
+    The modules the session loads (the TLS client, X.509, P-256: most of a small board's heap) are
+    unloaded again whatever happened, so a failed handshake leaves the heap as the request found it."""
     from sim_session import session
-    from simkeys import SimKeys
 
     s = session()
-    return echo(lambda: SimKeys(s.card(), s.modem.network_time, s.roles, s.file), s.modem, **params)
+    loaded = set(sys.modules)
+    try:
+        for name in _CLIENT:
+            __import__(name)
+        from simkeys import SimKeys
+
+        res = echo(lambda: SimKeys(s.card(), s.modem.network_time, s.roles, s.file), s.modem, **params)
+    finally:
+        _unload(loaded)
+    res["mem_free"] = gc.mem_free()
+    return res
+
+
+def _unload(loaded):
+    """Unload every module the request loaded. MicroPython takes a module whose import failed (out of memory)
+    out of sys.modules but leaves its table slot pointing at it, which keeps the half-made module alive until
+    the slot is reused: storing the names that are missing and deleting them again lets it go."""
+    try:
+        for name in _CLIENT + _ON_DEMAND:
+            if name not in sys.modules:
+                sys.modules[name] = None
+    except MemoryError:
+        pass  # the table was full: no stale slot to reuse
+    for name in [m for m in sys.modules if m not in loaded]:
+        del sys.modules[name]
+    gc.collect()
 
 
 def _param(ok, text):
@@ -26,28 +58,24 @@ def _param(ok, text):
         raise RpcError(INVALID_PARAMS, text)
 
 
-def _connect(modem, host, port, transport):
+def _connect(modem, host, port, transport, timeout_ms):
     """The modem's TCP socket where its driver has them (or if asked), else the board's own network."""
     if transport == "modem" or (transport == "auto" and hasattr(modem, "send")):
-        return modem.open_tcp(host, port)
-    import socket
+        return modem.open_tcp(host, port, timeout_ms)
+    import tcp
 
-    sock = socket.socket()
-    try:
-        sock.connect(socket.getaddrinfo(host, port)[0][-1])
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    return tcp.connect(host, port, timeout_ms)
 
 
 def echo(open_keys, modem, host, port, server_name=None, data="", ca=None, suites=None, verify="firmware", limit=1024,
-         hello_retry=False, transport="auto"):
+         hello_retry=False, transport="auto", timeout_ms=30000):
     """`open_keys()`: the SIM's keys (simkeys.SimKeys), asked for once the params are valid; `modem`: the
     modem driver (None: the board's own network). hello_retry: send the first ClientHello without key
-    share, so the server must answer with a HelloRetryRequest (exercises that path against real servers)."""
+    share, so the server must answer with a HelloRetryRequest (exercises that path against real servers).
+    timeout_ms: how long the connect and each wait for the server may take."""
     _param(isinstance(host, str) and host, "host must be a name or an address")
     _param(isinstance(port, int) and 0 < port < 65536, "port must be 1..65535")
+    _param(isinstance(timeout_ms, int) and 0 < timeout_ms <= 600000, "timeout_ms must be 1..600000")
     _param(server_name is None or isinstance(server_name, str), "server_name must be a string")
     _param(verify in ("firmware", "sim"), "verify must be firmware or sim")
     _param(transport in ("auto", "modem", "native"), "transport must be auto, modem or native")
@@ -79,26 +107,27 @@ def echo(open_keys, modem, host, port, server_name=None, data="", ca=None, suite
     gc.collect()
     free_before = gc.mem_free()
     t0 = time.ticks_ms()
-    conn = tls13.TLSClient(_connect(modem, host, port, transport), keys, server_name or host, probe=probe, **opts)
+    sock = _connect(modem, host, port, transport, timeout_ms)
+    conn = None
     try:
+        conn = tls13.TLSClient(sock, keys, server_name or host, probe=probe, **opts)
         conn.handshake()
-    except tls13.TLSError as e:
-        e.data["sim_ops"] = conn.info["sim_ops"]  # what the SIM did before it failed
-        raise
-    res = dict(conn.info)
-    res["apdus"] = apdus() if apdus else None
-    res["heap_used_max"] = free_before - low[0]  # sampled high-water of live data, lazily loaded modules included
-    try:
+        res = dict(conn.info)
+        res["apdus"] = apdus() if apdus else None
+        res["heap_used_max"] = free_before - low[0]  # sampled high-water of live data, lazily loaded modules included
         conn.write(payload)
         reply = conn.readline(limit)
-    except tls13.TLSError:
-        conn.close()
+    except tls13.TLSError as e:
+        if conn is not None:
+            e.data["sim_ops"] = conn.info["sim_ops"]  # what the SIM did before it failed
         raise
-    conn.close()
+    finally:  # every path closes the connection: the modem's socket id or the board's socket is free again
+        if conn is not None:
+            conn.close()
+        else:
+            sock.close()
     res["total_ms"] = time.ticks_diff(time.ticks_ms(), t0)
     res["sent"] = len(payload)
     res["received"] = hexlify(reply).decode().upper()
     res["wiped"] = conn.records.reader is None and conn.records.writer is None
-    gc.collect()
-    res["mem_free"] = gc.mem_free()
     return res

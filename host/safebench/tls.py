@@ -318,9 +318,12 @@ def main(argv=None):
 # ---- the board's side and `safebench tls` ---------------------------------------------------------
 
 def board_session(device, host, port, server_name=None, data=b"", ca_der=None, suites=None, verify="firmware",
-                  timeout=180.0, hello_retry=False) -> dict:
-    """Have the board open a TLS 1.3 session (tls.echo), send `data` and read one line back."""
+                  timeout=180.0, hello_retry=False, timeout_ms=None) -> dict:
+    """Have the board open a TLS 1.3 session (tls.echo), send `data` and read one line back. `timeout_ms`: how
+    long the board waits for the connect and for each answer (its default: 30 s)."""
     params = {"host": host, "port": int(port), "data": data.hex(), "verify": verify}
+    if timeout_ms is not None:
+        params["timeout_ms"] = timeout_ms
     if hello_retry:
         params["hello_retry"] = True
     if server_name:
@@ -412,14 +415,14 @@ def say(res: dict) -> list:
 def client_key_is_sim_key(client_cert_der: bytes, sim_sign) -> bool:
     """True when the TLS client certificate's key verifies a fresh signature the SIM makes now.
 
-    `sim_sign(message) -> raw r||s` asks the SIM (through the board) to sign a random challenge.
+    `sim_sign(message) -> raw r||s` asks the SIM (through the board's `sim.sign`) to sign a random challenge.
     """
-    from .verify import raw_signature
+    from .signing import check_signature
 
     cert = x509.load_der_x509_certificate(client_cert_der)
     challenge = os.urandom(16)
     try:
-        raw_signature(cert, challenge, sim_sign(challenge))
+        check_signature(cert, challenge, sim_sign(challenge))
     except VerificationError:
         return False
     return True

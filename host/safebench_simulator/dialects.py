@@ -2,7 +2,7 @@
 
 ``generic`` is a plain 27.007 modem that answers every ICCID spelling and has no sockets.
 ``quectel`` is a BG95-M3 and ``simcom`` a SIM7080G: their identification, start-up URCs,
-ICCID command and TCP socket commands (see ``sockets``). Identification strings are of the
+ICCID command, APN command (see ``pdp``) and TCP socket commands (see ``sockets``). Identification strings are of the
 form the modules print; the revision numbers are examples, not a particular firmware's.
 """
 
@@ -27,6 +27,7 @@ class Dialect:
     startup: tuple[str, ...]  # URCs after power-up
     iccid: dict[str, str | None]  # command -> prefix of its answer (None: a bare number)
     sockets: type[SocketStack] | None = None
+    pdp: tuple[str, ...] = ()  # its own APN commands beside AT+CGDCONT (``pdp``)
 
 
 GENERIC = Dialect(
@@ -48,6 +49,7 @@ QUECTEL = Dialect(
     startup=("RDY", "+CFUN: 1", "+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE", "APP RDY"),
     iccid={"QCCID": "+QCCID"},
     sockets=QuectelSockets,
+    pdp=("QICSGP",),
 )
 
 SIMCOM = Dialect(
@@ -59,6 +61,7 @@ SIMCOM = Dialect(
     startup=("RDY", "+CFUN: 1", "+CPIN: READY", "SMS Ready"),
     iccid={"CCID": None, "CICCID": "+ICCID"},
     sockets=SimcomSockets,
+    pdp=("CNCFG",),
 )
 
 DIALECTS = {d.name: d for d in (GENERIC, QUECTEL, SIMCOM)}

@@ -15,8 +15,13 @@ JSON lines; each gets one JSON line back: ``{"ok": true, "status": {...}}`` or `
 - ``reboot`` ``boot_ms``: the module restarts: state reset, sockets dropped, start-up URCs again
 - ``card_reset``: the next APDU reaches the card, but its answer is lost and the UICC resets
 - ``network_drop`` ``id``: the network loses connection ``id`` (or all): closed URC, the peer sees a close
+- ``refuse`` ``commands``: these command lines are answered ``ERROR`` from now on, as by a module that
+  lacks them (``["AT+CMEE=1", "ATE0"]``; a bare name such as ``"AT+CMEE"`` refuses all its forms)
+- ``register`` ``stat`` ``ms``: the network reports registration ``stat`` (27.007: 0 not searching,
+  1 home, 2 searching, 3 denied, 4 unknown, 5 roaming) for ``ms``, then home; ``ms`` 0: until changed
 - ``status``: what is pending and what state the modem is in
-- ``clear``: forget the pending one-shot faults, the busy window and an armed card reset
+- ``clear``: forget the pending one-shot faults, the busy window, an armed card reset, the refused
+  commands and the registration set
 
 Every reply carries the status, so a test sees what it armed.
 """
@@ -124,6 +129,17 @@ def _network_drop(modem, r):
         raise RequestError("no open connection to drop")
 
 
+def _refuse(modem, r):
+    commands = r.get("commands")
+    if not isinstance(commands, list) or not all(isinstance(c, str) and c.strip() for c in commands):
+        raise RequestError("commands must be a list of command lines, e.g. [\"AT+CMEE=1\"]")
+    modem.refuse(commands)
+
+
+def _register(modem, r):
+    modem.set_registration(_int(r, "stat", 0, 5), _int(r, "ms", 0, MAX_MS, 0))
+
+
 def _sim_insert(modem, r):
     try:
         modem.insert_sim()
@@ -143,6 +159,8 @@ ACTIONS: dict[str, Callable] = {
     "reboot": lambda modem, r: modem.reboot(_int(r, "boot_ms", 0, MAX_MS, 0)),
     "card_reset": lambda modem, r: modem.arm_card_reset(),
     "network_drop": _network_drop,
+    "refuse": _refuse,
+    "register": _register,
     "status": lambda modem, r: None,
     "clear": lambda modem, r: modem.clear_faults(),
 }
@@ -321,6 +339,12 @@ class FaultControl:
 
     def network_drop(self, conn_id: int | None = None) -> dict:
         return self.request("network_drop", id=conn_id)
+
+    def refuse(self, commands: list[str]) -> dict:
+        return self.request("refuse", commands=commands)
+
+    def register(self, stat: int, ms: int = 0) -> dict:
+        return self.request("register", stat=stat, ms=ms)
 
     def status(self) -> dict:
         return self.request("status")

@@ -9,9 +9,9 @@ responses, then ``\\r\\nOK\\r\\n``). It is unit-testable without a pty: ``feed(b
 
 Commands: ``AT``, ``ATE0/1``, ``ATI``, ``AT+CGMI/CGMM/CGMR/CGSN``, ``AT+CMEE``, ``AT+CFUN``
 (``=1,1`` reboots), ``AT+CPIN?``, ``AT+CIMI``, the dialect's ICCID spellings, ``AT+CCLK`` (the
-host's UTC time, as network time), ``AT+CSQ``, ``AT+CEREG``; SIM access (``AT+CSIM``,
-``AT+CCHO/CGLA/CCHC``, ``AT+CRSM``: ``simaccess``) and the dialect's TCP commands (``sockets``,
-``dialects``). Unknown commands answer ``ERROR``; malformed SIM commands ``+CME ERROR: 50`` (or
+host's UTC time, as network time), ``AT+CSQ``, ``AT+CEREG``, ``AT+CREG``; SIM access (``AT+CSIM``,
+``AT+CCHO/CGLA/CCHC``, ``AT+CRSM``: ``simaccess``), APN settings (``AT+CGDCONT`` and the dialect's
+own: ``pdp``) and the dialect's TCP commands (``sockets``, ``dialects``). Unknown commands answer ``ERROR``; malformed SIM commands ``+CME ERROR: 50`` (or
 ``ERROR`` with CMEE=0); a line longer than ``max_line`` ``ERROR``.
 
 Reply style (``quoted_hex``, ``space_after_colon`` of ``+CSIM/+CGLA/+CCHO/+CRSM``, ``ccho_prefix``,
@@ -24,8 +24,9 @@ image is saved atomically whenever the applet changes it, so a killed modem neve
 corrupts the SIM.
 
 Simplifications: CFUN=0/4 keep the SIM reachable (airplane mode) and only deregister; the
-network is always "registered, home" with CFUN=1 and a SIM; a command's reply is computed at
-once (``realtime`` and faults only delay sending it).
+network registers at once ("registered, home") with CFUN=1 and a SIM, unless fault control says
+otherwise (``register``); a command's reply is computed at once (``realtime`` and faults only
+delay sending it), and replies go out in the order of the commands, as a module's do.
 
 Command line::
 
@@ -64,6 +65,7 @@ from .faults import ControlServer, FaultPlan
 from .faults import handle as handle_control
 from .iotsafe import IoTSafeApplet
 from .modem_options import add_arguments
+from .pdp import PdpSettings
 from .simaccess import ReplyStyle, SimAccess
 from .timing import TimingModel
 from .uicc import Uicc
@@ -74,9 +76,11 @@ MAX_UNIX_PATH = 107  # bytes of an AF_UNIX socket path (sun_path holds 108 with 
 CR, LF, BS, DEL, CTRL_Z, ESC = 0x0D, 0x0A, 0x08, 0x7F, 0x1A, 0x1B
 PROMPT = b"\r\n> "
 CFUN_LEVELS = (0, 1, 4)
-CEREG_NOT_REGISTERED, CEREG_HOME = 0, 1
+CEREG_NOT_REGISTERED, CEREG_HOME, CEREG_ROAMING = 0, 1, 5
+REGISTRATION_STATS = range(0, 6)  # 27.007 <stat>: 0 not searching, 1 home, 2 searching, 3 denied, 4 unknown, 5 roaming
 CSQ_REGISTERED = "+CSQ: 24,99"  # about -65 dBm; 99,99 (unknown) when not registered
 CELL = '"0001","01A2D001",7'  # TAC, cell id, access technology (7: E-UTRAN) for CEREG=2
+GSM_CELL = '"0001","01A2",0'  # LAC, cell id, access technology (0: GSM) for CREG=2
 
 _EXTENDED = re.compile(r"\+([A-Z]+)(=\?|\?|=(.*))?", re.IGNORECASE | re.DOTALL)
 _CCLK = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d\d)")
@@ -123,9 +127,14 @@ class Modem:
         self.sockets = (self.dialect.sockets(self._urc, self.registered, connect)
                         if self.dialect.sockets else None)
         self.sim = SimAccess(self.style, self._transmit, lambda: self.card, self._sim)
+        self.pdp = PdpSettings()
+        self.refused: tuple[str, ...] = ()  # command lines answered ERROR, as by a module without them
+        self._network: tuple[int, float | None] | None = None  # (stat, until) set by fault control
         self._commands: dict[str, at.Handler] = {
-            **self.sim.commands(),
-            "CMEE": self._cmee, "CPIN": self._cpin, "CIMI": self._cimi, "CFUN": self._cfun, "CSQ": self._csq, "CEREG": self._cereg, "CCLK": self._cclk,
+            **self.sim.commands(), **self.pdp.commands(self.dialect.pdp),
+            "CMEE": self._cmee, "CPIN": self._cpin, "CIMI": self._cimi, "CFUN": self._cfun, "CSQ": self._csq,
+            "CEREG": self._registration("CEREG", CELL), "CREG": self._registration("CREG", GSM_CELL),
+            "CCLK": self._cclk,
             "CGMI": self._fixed(self.dialect.manufacturer), "CGMM": self._fixed(self.dialect.model),
             "CGMR": self._fixed(self.dialect.revision), "CGSN": self._fixed(IMEI),
             **{command: self._iccid(prefix) for command, prefix in self.dialect.iccid.items()},
@@ -140,7 +149,7 @@ class Modem:
         self.echo = True
         self.cmee = 0
         self.cfun = 1
-        self.cereg = 0  # CEREG URC mode
+        self.urc_modes = {"CEREG": 0, "CREG": 0}  # registration URC modes
         self.sim.reset(boot=True)
         self._line = bytearray()
         self._overflow = False
@@ -202,8 +211,25 @@ class Modem:
 
     # -- state the network and the faults see ---------------------------------------
 
+    def registration(self) -> int:
+        """The 27.007 <stat>: home with the radio on and a SIM, unless fault control set the network otherwise."""
+        if not (self.cfun == 1 and self.sim_present):
+            return CEREG_NOT_REGISTERED
+        if self._network and (self._network[1] is None or self._now() < self._network[1]):
+            return self._network[0]
+        return CEREG_HOME
+
     def registered(self) -> bool:
-        return self.cfun == 1 and self.sim_present
+        return self.registration() in (CEREG_HOME, CEREG_ROAMING)
+
+    def set_registration(self, stat: int, ms: int = 0) -> None:
+        """The network reports ``stat`` (for ``ms``, then home again; 0: until told otherwise)."""
+        self._network = (stat, self._now() + ms / 1000 if ms else None)
+        self._registration_changed()
+
+    def refuse(self, commands: list[str]) -> None:
+        """Answer these command lines ``ERROR`` from now on (``AT+CMEE`` refuses every AT+CMEE line)."""
+        self.refused = tuple(c.strip().upper() for c in commands)
 
     def remove_sim(self) -> None:
         self.sim_present = False
@@ -241,13 +267,17 @@ class Modem:
         self.faults.clear()
         self._busy_until = 0.0
         self._card_reset_armed = False
+        self.refused = ()
+        self._network = None
+        self._registration_changed()
 
     def status(self) -> dict:
         return {
             "dialect": self.dialect.name, "echo": self.echo, "cmee": self.cmee, "cfun": self.cfun,
             "sim": "present" if self.sim_present else "removed",
             "sim_busy_ms": max(0, round((self._busy_until - self._now()) * 1000)),
-            "registered": self.registered(), "sessions": {str(k): v for k, v in self.sessions.items()},
+            "registered": self.registered(), "registration": self.registration(), "refused": list(self.refused),
+            "pdp": self.pdp.status(), "sessions": {str(k): v for k, v in self.sessions.items()},
             "card_reset_armed": self._card_reset_armed, "pending": self.faults.pending(),
             "sockets": self.sockets.status() if self.sockets else None,
         }
@@ -285,6 +315,9 @@ class Modem:
             elif code is not None:
                 self._trace_write("fault", kind="cme", code=code)
                 reply = [], self._cme(code)
+            elif self._refuses(line):
+                self._trace_write("fault", kind="refuse", line=line)
+                reply = [], ERROR
             else:
                 reply = self._run(lambda: self._execute(line))
         finally:
@@ -295,6 +328,10 @@ class Modem:
             self._emit(PROMPT)
         else:
             self._finish(reply)
+
+    def _refuses(self, line: str) -> bool:
+        upper = line.upper()
+        return any(upper == c or (upper.startswith(c) and upper[len(c):len(c) + 1] in ("=", "?")) for c in self.refused)
 
     def _take_data(self, view: memoryview) -> int:
         """Bytes of a ``> `` prompt's input; returns how many of ``view`` it took."""
@@ -456,8 +493,9 @@ class Modem:
         self._registered = now
         if not now and self.sockets:
             self.sockets.network_lost()
-        if self.cereg:
-            self._urc(f"+CEREG: {CEREG_HOME if now else CEREG_NOT_REGISTERED}")
+        for name, mode in self.urc_modes.items():
+            if mode:
+                self._urc(f"+{name}: {self.registration()}")
 
     def _transmit(self, apdu: bytes) -> bytes:
         channel = apdu[0] & 0x03
@@ -549,19 +587,23 @@ class Modem:
             return ["+CSQ: (0-31,99),(0-7,99)"], OK
         raise AtError(form)
 
-    def _cereg(self, form: str, args: str) -> Reply:
-        if form == "test":
-            return ["+CEREG: (0-2)"], OK
-        if form == "read":
-            stat = CEREG_HOME if self.registered() else CEREG_NOT_REGISTERED
-            cell = f",{CELL}" if self.cereg == 2 and stat == CEREG_HOME else ""
-            return [f"+CEREG: {self.cereg},{stat}{cell}"], OK
-        if form == "set" and args.strip() in ("0", "1", "2"):
-            self.cereg = int(args)
-            return [], OK
-        if form == "set":
-            raise CmeError(at.INCORRECT_PARAMETERS)
-        raise AtError(form)
+    def _registration(self, name: str, cell: str) -> at.Handler:
+        """+CEREG (EPS) or +CREG (circuit-switched): the same network, each with its own URC mode."""
+        def handler(form: str, args: str) -> Reply:
+            if form == "test":
+                return [f"+{name}: (0-2)"], OK
+            if form == "read":
+                stat, mode = self.registration(), self.urc_modes[name]
+                located = f",{cell}" if mode == 2 and stat in (CEREG_HOME, CEREG_ROAMING) else ""
+                return [f"+{name}: {mode},{stat}{located}"], OK
+            if form == "set" and args.strip() in ("0", "1", "2"):
+                self.urc_modes[name] = int(args)
+                return [], OK
+            if form == "set":
+                raise CmeError(at.INCORRECT_PARAMETERS)
+            raise AtError(form)
+
+        return handler
 
     def _cclk(self, form: str, args: str) -> Reply:
         if form == "test":

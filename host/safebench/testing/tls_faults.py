@@ -5,8 +5,10 @@
   CertificateVerify or Certificate, with a wrong Finished; or, when well behaved, NewSessionTicket and
   a KeyUpdate after the handshake. It reports what the client sent back (alert, data).
 - TamperProxy: a TCP relay that flips one bit in the first protected record from the server.
+- SlowProxy: a TCP relay that holds what the server sends for `delay` seconds (a slow peer, a slow network).
+- SilentServer: accepts a connection and never answers (a dead server behind a live port).
 
-Both listen on 127.0.0.1 only and serve one connection from a thread.
+All listen on 127.0.0.1 only and serve one connection from a thread.
 """
 
 import hashlib
@@ -15,6 +17,7 @@ import os
 import socket
 import struct
 import threading
+import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -123,7 +126,27 @@ def _client_hello(body):
     return suites, share
 
 
-class ScriptedServer:
+class _Listener:
+    """A listening socket on 127.0.0.1 and the threads serving it (`_serve` first), for a `with` block:
+    on its way out the socket closes, `_stop` is set and the threads are waited for."""
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(60)
+        self.port = self._listener.getsockname()[1]
+        self._threads = [threading.Thread(target=self._serve, daemon=True)]
+        self._threads[0].start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._listener.close()
+        for t in self._threads:
+            t.join(10)
+
+
+class ScriptedServer(_Listener):
     def __init__(self, files: ServerFiles, script="normal"):
         if script not in SCRIPTS:
             raise ValueError(f"unknown script {script!r}; one of {', '.join(SCRIPTS)}")
@@ -132,23 +155,9 @@ class ScriptedServer:
             serialization.Encoding.DER)
         self.key = serialization.load_pem_private_key(files.key.read_bytes(), None)
         self.report = {"server": "scripted", "script": script}
-        self._listener = None
-        self._thread = None
-
-    def __enter__(self):
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(60)
-        self.port = self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._listener.close()
-        self._thread.join(10)
 
     def result(self, timeout=60.0) -> dict:
-        self._thread.join(timeout)
+        self._threads[0].join(timeout)
         return self.report
 
     def _serve(self):
@@ -246,29 +255,12 @@ class ScriptedServer:
         self.report["client_close_notify"] = ctype == 21 and data == b"\x01\x00"
 
 
-class TamperProxy:
-    """Relays a TCP connection to `upstream`, flipping one bit in the first protected (type 23) record
-    the server sends; `flipped` says whether it did."""
+class _Relay(_Listener):
+    """Relays one TCP connection to `upstream`; subclasses change what the server sends on its way
+    (`_from_server`, called with each whole TLS record)."""
 
     def __init__(self, upstream_port, upstream_host="127.0.0.1"):
         self.upstream = (upstream_host, upstream_port)
-        self.flipped = False
-        self._listener = None
-        self._threads = []
-
-    def __enter__(self):
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(60)
-        self.port = self._listener.getsockname()[1]
-        t = threading.Thread(target=self._serve, daemon=True)
-        t.start()
-        self._threads.append(t)
-        return self
-
-    def __exit__(self, *exc):
-        self._listener.close()
-        for t in self._threads:
-            t.join(10)
 
     def _serve(self):
         try:
@@ -295,13 +287,13 @@ class TamperProxy:
                     dst.sendall(chunk)
                     continue
                 buf += chunk
+                records = []
                 while len(buf) >= 5 and len(buf) >= 5 + int.from_bytes(buf[3:5], "big"):  # whole records
                     n = 5 + int.from_bytes(buf[3:5], "big")
-                    record, buf = bytearray(buf[:n]), buf[n:]
-                    if record[0] == 23 and not self.flipped:
-                        record[n // 2] ^= 0x01
-                        self.flipped = True
-                    dst.sendall(record)
+                    records.append(bytearray(buf[:n]))
+                    buf = buf[n:]
+                if records:
+                    dst.sendall(self._from_server(records))
         except OSError:
             pass
         finally:
@@ -309,3 +301,56 @@ class TamperProxy:
                 dst.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
+
+
+class TamperProxy(_Relay):
+    """Flips one bit in the first protected (type 23) record the server sends; `flipped` says whether it did."""
+
+    flipped = False
+
+    def _from_server(self, records):
+        for record in records:
+            if record[0] == 23 and not self.flipped:
+                record[len(record) // 2] ^= 0x01
+                self.flipped = True
+        return b"".join(records)
+
+
+class SlowProxy(_Relay):
+    """Holds each batch of records the server sends for `delay` seconds: a peer that answers late."""
+
+    def __init__(self, upstream_port, delay, upstream_host="127.0.0.1"):
+        super().__init__(upstream_port, upstream_host)
+        self.delay = delay
+        self.held = 0  # batches held back
+
+    def _from_server(self, records):
+        time.sleep(self.delay)
+        self.held += 1
+        return b"".join(records)
+
+
+class SilentServer(_Listener):
+    """Accepts one connection and never answers; `received` is what the client sent (its ClientHello)."""
+
+    def __init__(self):
+        self.received = b""
+
+    def _serve(self):
+        try:
+            conn, _ = self._listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(0.1)
+            while not self._stop.is_set():
+                try:
+                    chunk = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not chunk:
+                    self._stop.wait()  # the client gave up: hold the socket until the test ends
+                    return
+                self.received += chunk

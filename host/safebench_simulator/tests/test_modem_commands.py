@@ -218,6 +218,46 @@ def test_registration_follows_cfun(card_path):
     assert at(modem, "AT+CEREG=3") == "\r\n+CME ERROR: 50\r\n"
 
 
+def test_registration_set_by_the_network(card_path):
+    clock = [100.0]
+    modem = quiet(card_path, clock=lambda: clock[0])
+    assert at(modem, "AT+CREG=1") == "\r\nOK\r\n"
+    modem.set_registration(2, ms=1500)  # searching for 1.5 s, then home
+    assert at(modem, "AT") == "\r\n+CREG: 2\r\n\r\nOK\r\n"  # the URC of the change
+    assert info(at(modem, "AT+CEREG?")) == ["+CEREG: 0,2"] and info(at(modem, "AT+CREG?")) == ["+CREG: 1,2"]
+    assert not modem.registered()
+    clock[0] += 1.5
+    assert info(at(modem, "AT+CEREG?")) == ["+CEREG: 0,1"] and modem.registered()
+    modem.set_registration(5)
+    assert at(modem, "AT+CREG=2") == "\r\n+CREG: 5\r\n\r\nOK\r\n"  # announced (CREG=1) before the reply
+    assert info(at(modem, "AT+CREG?")) == ['+CREG: 2,5,"0001","01A2",0']  # roaming is registered too
+    modem.set_registration(3)
+    assert at(modem, "AT+CEREG?") == "\r\n+CREG: 3\r\n\r\n+CEREG: 0,3\r\n\r\nOK\r\n"  # denied
+
+
+@pytest.mark.parametrize("dialect", ["generic", "quectel", "simcom"])
+def test_apn_settings(card_path, dialect):
+    modem = quiet(card_path, dialect=dialect)
+    assert at(modem, 'AT+CGDCONT=1,"IP","iot.example"') == "\r\nOK\r\n"
+    assert info(at(modem, "AT+CGDCONT?")) == ['+CGDCONT: 1,"IP","iot.example","0.0.0.0",0,0']
+    assert at(modem, 'AT+CGDCONT=17,"IP","x"') == "\r\n+CME ERROR: 50\r\n"
+    assert at(modem, "AT+CGDCONT=1") == "\r\nOK\r\n" and at(modem, "AT+CGDCONT?") == "\r\nOK\r\n"
+    quectel = at(modem, 'AT+QICSGP=1,1,"m2m.example","user","pw",1')
+    simcom = at(modem, 'AT+CNCFG=0,1,"m2m.example","user","pw",3')
+    assert (quectel == "\r\nOK\r\n", simcom == "\r\nOK\r\n") == (dialect == "quectel", dialect == "simcom")
+    if dialect == "quectel":
+        assert info(at(modem, "AT+QICSGP=1")) == ['+QICSGP: 1,"m2m.example","user","pw",1']
+        assert info(at(modem, "AT+CGDCONT?")) == ['+CGDCONT: 1,"IP","m2m.example","0.0.0.0",0,0']  # the same context
+        assert at(modem, 'AT+QICSGP=1,4,"x"') == "\r\n+CME ERROR: 50\r\n"
+    if dialect == "simcom":
+        assert info(at(modem, "AT+CNCFG?"))[:2] == ['+CNCFG: 0,1,"m2m.example","user","pw",3',
+                                                  '+CNCFG: 1,1,"","","",0']
+        assert modem.status()["pdp"]["app_contexts"]["0"]["apn"] == "m2m.example"
+    modem.reboot()
+    at(modem, "ATE0")
+    assert modem.status()["pdp"] == modem.pdp.status()  # kept through a reboot, as in the module's NVM
+
+
 def test_cfun_reset_reboots(card_path):
     modem = quiet(card_path)
     at(modem, 'AT+CCHO="A0000005590010"')

@@ -15,6 +15,7 @@ sys.path.extend(_saved_path)
 del _saved_path
 
 HARD_RESET_EXIT = 99  # the supervisor restarts the VM as after a power cycle (main.py runs)
+_HUNG_UP = select.POLLHUP | select.POLLERR  # the pty's other end closed: the simulated modem is gone
 _VMIN, _VTIME = 6, 5  # Linux indices into termios cc; the unix port exports no names for them
 
 
@@ -54,7 +55,9 @@ class UART:
     """The subset of machine.UART that firmware uses, on the pty wired to the simulated modem.
 
     `timeout` is the wait for the first byte of a read and `timeout_char` the longest gap
-    between bytes, both in ms, as on ESP32 and RP2.
+    between bytes, both in ms, as on ESP32 and RP2. When the modem's end of the pty is gone (its
+    process killed) it behaves as a UART whose modem went silent: writes go nowhere, reads wait out
+    their timeout and return nothing.
     """
 
     def __init__(self, id, baudrate=115200, **kw):
@@ -79,10 +82,13 @@ class UART:
         pass
 
     def any(self):
-        return 1 if self._poll.poll(0) else 0
+        return 1 if self._wait(0) else 0
 
     def write(self, buf):
-        return self._f.write(buf)
+        try:
+            return self._f.write(buf)
+        except OSError:  # EIO: nobody on the other end; a UART sends anyway
+            return len(buf)
 
     def flush(self):
         pass
@@ -90,17 +96,25 @@ class UART:
     def readinto(self, buf, nbytes=None):
         mv = memoryview(buf)
         want = len(buf) if nbytes is None else nbytes
-        if not self._poll.poll(self.timeout):
+        if not self._wait(self.timeout):
             return None
         got = 0
         while got < want:
             n = self._f.readinto(mv[got:want])
             if not n:
-                if not self._poll.poll(self.timeout_char):
+                if not self._wait(self.timeout_char):
                     break
                 continue
             got += n
         return got
+
+    def _wait(self, ms):
+        """True when bytes arrive within `ms`. A hung-up pty polls ready at once: wait `ms` as a silent line does."""
+        events = self._poll.poll(ms)
+        if events and events[0][1] & _HUNG_UP:
+            time.sleep_ms(ms)
+            return False
+        return bool(events)
 
     def read(self, nbytes=None):
         buf = bytearray(nbytes or 256)
