@@ -9,11 +9,12 @@ import sys
 import jsonrpc
 from rpc_codes import METHOD_NOT_FOUND
 
-VERSION = "0.2.0"
+VERSION = "0.3.0"
 
 METHODS = {
     "info": ("core", "service", "info"),
     "sim.info": ("core", "sim_rpc", "sim_info"),
+    "sim.roles": ("core", "sim_rpc", "sim_roles"),
     "sim.read_file": ("core", "sim_rpc", "sim_read_file"),
     "sim.sign": ("core", "sim_rpc", "sim_sign"),
     "sim.verify": ("core", "sim_rpc", "sim_verify"),
@@ -21,6 +22,7 @@ METHODS = {
     "sim.keygen": ("core", "sim_rpc", "sim_keygen"),
     "sim.read_pubkey": ("core", "sim_rpc", "sim_read_pubkey"),
     "sim.apdu": ("core", "sim_rpc", "sim_apdu"),
+    "modem.status": ("core", "modem_rpc", "modem_status"),
     "modem.time": ("core", "modem_rpc", "modem_time"),
     "modem.tcp_echo": ("core", "modem_rpc", "modem_tcp_echo"),
     "reading": ("readings", "reading_rpc", "reading"),

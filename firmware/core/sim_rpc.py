@@ -1,22 +1,29 @@
 # The `sim.*` methods of the command protocol (docs/protocol.md): the SIM's applet, objects, files,
 # signatures, random numbers and raw APDUs, through the board's SIM session.
+from apdu import CardError
 from jsonrpc import RpcError, hex_param, hex_text
 from rpc_codes import INVALID_PARAMS
 from sim_session import session
+from simroles import NAMES, NoRoleError
+
+# What sim.sign signs before the message. A reading's COSE Sig_structure starts 84 6A "Signature1", a TLS 1.3
+# CertificateVerify 64 spaces: no message behind this prefix is either (docs/protocol.md, sim.sign).
+CONTEXT = b"safebench sim.sign\x00"
+_SIGNATURE_INS = (0x2A, 0x2B)  # Compute Signature Init / Update
+_NO_KEY_PAIR = (0x6A82, 0x6985)  # no such private key; no public half, or it cannot generate
 
 
 def _name(ref):
-    """How a reference is shown back: its hex ID, or its label."""
-    return ref if isinstance(ref, str) else hex_text(ref)
+    """How a reference is shown back: its hex ID, or its label (None: no object)."""
+    return ref if ref is None or isinstance(ref, str) else hex_text(ref)
 
 
 def _ref(value, name, role=None):
     """An object reference from JSON: {"label": "..."} or a hex ID string; None: the SIM's `role`."""
     if value is None and role:
-        roles = session().roles
-        ref = roles.get(role) or (roles.get("signing_key") if role == "signing_public_key" else None)
-        if ref is None:  # the public half of a key pair shares its ID unless sim.json says otherwise
-            raise RpcError(INVALID_PARAMS, "this SIM has no %s: name the %s" % (role, name))
+        ref = session().roles.get(role)
+        if ref is None:
+            raise NoRoleError(role, ": name the %s" % name)
         return ref
     if isinstance(value, dict) and isinstance(value.get("label"), str):
         return value["label"]
@@ -41,7 +48,15 @@ def sim_info(objects=True):
             res["objects"] = [_record(r) for r in card.objects()]
 
     s.applet(read)
+    if s.modem.warnings:
+        res["modem_warnings"] = s.modem.warnings  # set-up commands the modem refused (modem.status)
     return res
+
+
+def sim_roles():
+    """Which container does what on this SIM (found on the card, or as sim.json says), and what sim.json said."""
+    roles = session().roles
+    return {"roles": {name: _name(roles.get(name)) for name in NAMES}, "declared": list(roles.declared)}
 
 
 def sim_read_file(file=None):
@@ -49,22 +64,21 @@ def sim_read_file(file=None):
     return {"data": hex_text(session().applet(lambda c: c.read_file(f)))}
 
 
-def sim_sign(message=None, hash=None, key=None, on_card_hash=False):
-    """Sign a message (hashed here with SHA-256, or on the card) or a SHA-256 digest with a SIM key."""
-    if (message is None) == (hash is None):
-        raise RpcError(INVALID_PARAMS, "give exactly one of message or hash")
+def sim_sign(message=None, key=None, on_card_hash=False):
+    """Sign CONTEXT + a message with a SIM key (the reading key unless `key` says), hashed here or on the card.
+
+    Never a bare message or a digest: then no signature made here could be taken for a reading's or a TLS
+    handshake's, which the firmware composes itself with the same key."""
+    if message is None:
+        raise RpcError(INVALID_PARAMS, "give the message (hex): sim.sign signs messages, not digests")
     k = _ref(key, "key", "signing_key")
-    if hash is not None:
-        digest = hex_param(hash, "hash", 32)
-        sig = session().applet(lambda c: c.sign_hash(k, digest))
-        return {"alg": "ES256", "key": _name(k), "hash": hex_text(digest), "signature": hex_text(sig)}
-    msg = hex_param(message, "message")
+    signed = CONTEXT + hex_param(message, "message")
     if on_card_hash:
-        sig = session().applet(lambda c: c.sign_message(k, msg))
+        sig = session().applet(lambda c: c.sign_message(k, signed))
         return {"alg": "ES256", "key": _name(k), "signature": hex_text(sig)}
     import hashlib
 
-    digest = hashlib.sha256(msg).digest()
+    digest = hashlib.sha256(signed).digest()
     sig = session().applet(lambda c: c.sign_hash(k, digest))
     return {"alg": "ES256", "key": _name(k), "hash": hex_text(digest), "signature": hex_text(sig)}
 
@@ -82,10 +96,17 @@ def sim_random(length=16):
     return {"random": hex_text(session().applet(lambda c: c.random(length)))}
 
 
-def sim_keygen(key):
-    """Refresh the key pair in a private key container; returns the new public key."""
-    k = _ref(key, "key")
-    return {"public_key": hex_text(session().applet(lambda c: c.generate_key_pair(k)))}
+def sim_keygen(key=None):
+    """A fresh key pair in a private key container (default: the SIM's ephemeral key); returns its public key."""
+    k = _ref(key, "key", "ephemeral_key")
+    try:
+        point = session().applet(lambda c: c.generate_key_pair(k))
+    except CardError as e:
+        if e.sw not in _NO_KEY_PAIR:
+            raise
+        raise CardError(e.sw, "%s is not a key pair of this SIM: Generate Key Pair needs a private key container with a"
+                        " public key of the same label, both able to generate" % _name(k)) from None
+    return {"key": _name(k), "public_key": hex_text(point)}
 
 
 def sim_read_pubkey(key=None):
@@ -98,6 +119,8 @@ def sim_apdu(apdu):
     raw = hex_param(apdu, "apdu")
     if not 4 <= len(raw) <= 261:
         raise RpcError(INVALID_PARAMS, "apdu must be 4..261 bytes")
+    if raw[1] in _SIGNATURE_INS:
+        raise RpcError(INVALID_PARAMS, "signatures go through sim.sign: a raw one could pass for a reading")
 
     def send(card):
         ch = card.channel

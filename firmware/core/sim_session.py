@@ -5,10 +5,10 @@
 import time
 
 import modems
+import simroles
 from apdu import CardError, Csim, close_stale_channels
 from atchannel import ATChannel, CMEError
 from iotsafe import IoTSafe
-from simroles import load
 
 _SW_CHANNEL_CLOSED = 0x6881
 _CME_SIM_BUSY = 14
@@ -33,7 +33,7 @@ class SimSession:
         self._identity = None
         self._files = {}  # certificate files read this boot; forgotten when the card may have changed
         self._iccid = None
-        self.roles = load()
+        self._roles = None
 
     def iccid(self):
         """The SIM's ICCID, asked of the modem once per boot (and again after the SIM may have changed)."""
@@ -48,6 +48,14 @@ class SimSession:
             data = self._files[file_id] = self.applet(lambda c: c.read_file(file_id))
         return data
 
+    @property
+    def roles(self):
+        """What each container of this SIM is for (simroles.Roles): sim.json's, the rest found on the card once
+        per boot (the search's files stay in the cache), and again when the SIM may have changed."""
+        if self._roles is None:
+            self._roles = self.applet(lambda c: simroles.find(c, self._files))
+        return self._roles
+
     def identity(self):
         """(ICCID, kid) of the SIM; kid = SHA-256 of its client certificate. Read once per boot."""
         if self._identity is None:
@@ -61,7 +69,7 @@ class SimSession:
         if line in (b"RDY", b"APP RDY") or line.startswith(b"+CPIN:"):
             self.modem.lost()  # the modem rebooted or the SIM came back: settings, channels, maybe the card
             self._card = None
-            self._files, self._identity, self._iccid = {}, None, None
+            self._files, self._identity, self._iccid, self._roles = {}, None, None, None
         self.modem.on_urc(line)
 
     def applet(self, fn):
@@ -93,7 +101,7 @@ class SimSession:
         """After modem trouble what the card has open is unknown: close stale channels before reuse."""
         self._card = None
         self._stale = True
-        self._files, self._identity, self._iccid = {}, None, None  # and the SIM may have been swapped
+        self._files, self._identity, self._iccid, self._roles = {}, None, None, None  # the SIM may be another
         self.modem.lost()
 
     def card(self):

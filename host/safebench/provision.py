@@ -72,23 +72,3 @@ def register_device(device, ca_cert, registry):
     registry.save()
     return {"iccid": iccid, "kid": kid, "subject": cert.subject.rfc4514_string(),
             "fingerprint": cert.fingerprint(cert.signature_hash_algorithm).hex()}
-
-
-ROLES = ("signing_key", "client_cert", "ca_cert", "ephemeral_key", "peer_key")
-
-
-def sim_roles(card_path):
-    """Where a card image keeps what ({role: hex ID}, "" for a role it lacks): the board's `sim.json`."""
-    from safebench_simulator.card import Card
-
-    card = Card.load(card_path)
-    roles = {name: (card.role(name) or b"").hex().upper() for name in ROLES}
-    public = card.pair_of(card.role("signing_key")) if card.role("signing_key") else None
-    if public is not None:
-        roles["signing_public_key"] = public.hex().upper()
-    return roles
-
-
-def bench_board_roles(board):
-    """`sim_roles` of a simulated bench board's card; None for a board wired to an outside modem."""
-    return sim_roles(board["card"]) if board.get("card") else None
