@@ -1,8 +1,9 @@
 # One signed sensor reading: a SenML pack (RFC 8428) in CBOR, signed as COSE_Sign1 by the SIM.
 #
 # The pack names the device (base name from the ICCID), the time from the modem's network clock
-# (base time, omitted while the network has not set it), the reading, and a sequence number that
-# never repeats, so a verifier can reject replays.
+# (base time, omitted while the network has not set it), the reading, and its place in the device's
+# count: the epoch (when the count started) and a sequence number that never repeats within it, so a
+# verifier can reject replays, also of readings from before a wiped flash.
 from cbor import head, pairs
 from cose import sign1
 
@@ -10,19 +11,20 @@ from cose import sign1
 _BN, _BT, _N, _U, _V = -2, -3, 0, 1, 2
 
 
-def senml(iccid, seq, name, unit, value, time=None):
+def senml(iccid, epoch, seq, name, unit, value, time=None):
     out = bytearray()
-    head(out, 4, 2)
+    head(out, 4, 3)
     first = [(_BN, "urn:dev:iccid:%s:" % iccid)]
     if time is not None:
         first.append((_BT, time))
     first += [(_N, name), (_U, unit), (_V, value)]
     pairs(out, first)
+    pairs(out, ((_N, "epoch"), (_V, epoch)))
     pairs(out, ((_N, "seq"), (_V, seq)))
     return bytes(out)
 
 
-def signed_reading(card, key, kid, iccid, seq, sensor, time=None):
+def signed_reading(card, key, kid, iccid, epoch, seq, sensor, time=None):
     """COSE_Sign1 bytes of one reading; `sensor` is (name, unit, value)."""
-    payload = senml(iccid, seq, sensor[0], sensor[1], sensor[2], time)
+    payload = senml(iccid, epoch, seq, sensor[0], sensor[1], sensor[2], time)
     return sign1(payload, kid, lambda digest: card.sign_hash(key, digest))

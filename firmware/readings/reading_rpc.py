@@ -1,7 +1,6 @@
 # The `reading` method of the command protocol (docs/protocol.md): one sensor reading signed by the SIM.
 from jsonrpc import hex_text
 from reading import signed_reading
-from seqcounter import SeqCounter
 from sim_session import session
 from utc import epoch_seconds
 
@@ -9,17 +8,22 @@ _counter = None
 
 
 def reading():
-    """One sensor reading signed by the SIM as COSE_Sign1 over SenML-CBOR, with a never-repeating seq."""
+    """One sensor reading signed by the SIM as COSE_Sign1 over SenML-CBOR, numbered (epoch, seq) never twice."""
     global _counter
     import board
 
     s = session()
     iccid, kid = s.identity()
-    now = s.modem.network_time()
-    if _counter is None:
+    if _counter is None:  # imported once the SIM session's first-call work is done: a lower heap peak
+        from seqcounter import SeqCounter
+
         _counter = SeqCounter()
-    seq = _counter.next()
-    t = None if now is None else epoch_seconds(now)
+    epoch, seq = _counter.next(lambda: _seconds(s.modem.network_time()))
+    t = _seconds(s.modem.network_time())
     key = s.roles["signing_key"]
-    cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, seq, board.read_sensor(), t))
-    return {"seq": seq, "kid": hex_text(kid), "cose": hex_text(cose)}
+    cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, epoch, seq, board.read_sensor(), t))
+    return {"epoch": epoch, "seq": seq, "kid": hex_text(kid), "cose": hex_text(cose)}
+
+
+def _seconds(utc):
+    return None if utc is None else epoch_seconds(utc)

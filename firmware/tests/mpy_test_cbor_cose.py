@@ -42,3 +42,16 @@ def test_sign1_layout():
 
     to_sign = cbor.item(bytearray(), ["Signature1", b"\xa1\x01\x26", b"", b"payload"])
     assert seen == [hashlib.sha256(to_sign).digest()]
+
+
+def test_senml_pack_numbers_the_reading():
+    import reading
+
+    pack = reading.senml("8944", 1764061500, 7, "temperature", "Cel", 21.5, time=1764061507)
+    # [{bn, bt, n, u, v}, {n: "epoch", v: epoch}, {n: "seq", v: seq}]
+    expected = bytearray(b"\x83")  # an array of 3 records
+    cbor.pairs(expected, ((-2, "urn:dev:iccid:8944:"), (-3, 1764061507), (0, "temperature"), (1, "Cel"), (2, 21.5)))
+    cbor.pairs(expected, ((0, "epoch"), (2, 1764061500)))
+    cbor.pairs(expected, ((0, "seq"), (2, 7)))
+    assert pack == bytes(expected)
+    assert b"\x00\x65epoch\x02\x1a" in pack and pack.endswith(b"\xa2\x00\x63seq\x02\x07")

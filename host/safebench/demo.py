@@ -8,7 +8,7 @@ from cryptography import x509
 from . import deploy
 from .device import Device
 from .pki import CA_CERT
-from .provision import bench_board_roles, register_device
+from .provision import register_device
 from .readings import Registry, check
 from .signing import sign_and_verify
 from .simulated_bench import SimulatedBench
@@ -27,7 +27,7 @@ def run_demo(args, target=None, ca_path=None, out=sys.stdout):
 
     if target:
         say(f"Real board {target['type']} on {target['port']}")
-        return _demonstrate(args, target, None, Path(ca_path), say)
+        return _demonstrate(args, target, Path(ca_path), say)
     bench = SimulatedBench(args.state)
     own_bench = not bench.status()["up"]
     if own_bench:
@@ -38,16 +38,16 @@ def run_demo(args, target=None, ca_path=None, out=sys.stdout):
         board = bench.board()
         say(f"  board      {board['type']} (MicroPython unix port, heap {board['heap']})")
         say(f"  serial     {board['port']} -> {board['device']}")
-        return _demonstrate(args, board, bench_board_roles(board), Path(args.state) / "ca" / CA_CERT, say)
+        return _demonstrate(args, board, Path(args.state) / "ca" / CA_CERT, say)
     finally:
         if own_bench:
             bench.down()
             say("Bench down.")
 
 
-def _demonstrate(args, board, roles, ca_path, say):
+def _demonstrate(args, board, ca_path, say):
     say("Deploying the firmware with mpy-cross and mpremote ...")
-    res = deploy.deploy(board["port"], board["type"], Path(args.state) / "build" / board["type"], roles)
+    res = deploy.deploy(board["port"], board["type"], Path(args.state) / "build" / board["type"])  # roles: on the card
     say(f"  {len(res['files'])} files, {len(res['copied'])} copied")
     ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
     with Device(board["port"]) as dev:
@@ -71,19 +71,19 @@ def _stream_readings(dev, ca, state, say):
     reg = register_device(dev, ca, registry)
     say(f"Registered the device: kid {reg['kid'][:16]}... (SHA-256 of its certificate)")
     say("Signed readings (COSE_Sign1, ES256 by the SIM, SenML payload), checked with pycose and cryptography:")
-    last_seq, verdicts, cose = registry.last_seq(), [], b""
+    accepted, verdicts, cose = registry.accepted(), [], b""
     for _ in range(READINGS):
         cose = bytes.fromhex(dev.call("reading")["cose"])
-        verdict = check(cose, registry, ca, last_seq)
+        verdict = check(cose, registry, ca, accepted)
         verdicts.append(verdict.as_dict())
         say("  " + _line(verdict, len(cose)))
     registry.save()
     forged = bytearray(cose)
     forged[forged.find(b"Cel") + 12] ^= 0x01  # the last byte of the float64 value after `"Cel", 2:`
-    verdicts.append(check(bytes(forged), registry, ca, dict(last_seq)).as_dict())
+    verdicts.append(check(bytes(forged), registry, ca, dict(accepted)).as_dict())
     say("  tampered copy of the last one: " + ("ACCEPTED (this is a bug)" if verdicts[-1]["verified"]
                                                else f"rejected: {verdicts[-1]['reason']}"))
-    say("  the last one sent again: " + check(cose, registry, ca, last_seq).reason)
+    say("  the last one sent again: " + check(cose, registry, ca, accepted).reason)
     return verdicts
 
 

@@ -3,8 +3,16 @@
 Only third-party code decides: cbor2 takes the message apart (keeping the exact bytes that were
 signed), pycose verifies the signature, and cryptography checks it a second time on its own. Each
 reading gets a verdict: verified, or the reason it is not.
+
+A reading is accepted once in a stream. A device numbers its readings (epoch, seq): the epoch is when its count
+started (network time), and a count started again after its flash was wiped has a later one. `check`
+takes only readings after the last (epoch, seq) accepted from the device: for the live stream of
+`read`, the registry's, which no wipe of a board resets; for a file given to `verify`, the file's own.
 """
 
+import base64
+import binascii
+import codecs
 import datetime
 import json
 import os
@@ -21,32 +29,53 @@ from pycose.keys import EC2Key
 from pycose.messages import Sign1Message
 
 from . import verify
-from .errors import ReadingError, VerificationError
+from .errors import ReadingError, UnreadableFileError, VerificationError
 
 COSE_SIGN1_TAG = 18
 HDR_ALG, HDR_KID, ES256 = 1, 4, -7
 SENML_BN, SENML_BT, SENML_N, SENML_U, SENML_V = -2, -3, 0, 1, 2
+COUNT_NAMES = ("epoch", "seq")  # the SenML records that number a reading rather than measure
 FUTURE_SKEW = datetime.timedelta(minutes=5)
+LINE_MAX = 64 * 1024  # a reading's line is a few hundred bytes
 
 
 class Registry:
-    """Known devices by kid (SHA-256 of the certificate): ICCID, certificate, last sequence number seen."""
+    """Known devices by kid (SHA-256 of the certificate): ICCID, certificate, and the last reading
+    accepted from each as `epoch` and `last_seq`: the verifier's memory, which no wipe of a board resets."""
 
     def __init__(self, path):
         self.path = Path(path)
-        self.devices = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.devices = self._load()
+
+    def _load(self):
+        """The registry file's devices ({} before the first `provision`); a damaged one is one line."""
+        try:
+            devices = json.loads(self.path.read_text())
+            if not all(isinstance(d, dict) and isinstance(d["certificate"], str) and isinstance(d["iccid"], str)
+                       for d in devices.values()):
+                raise TypeError("a device without its certificate or ICCID")
+            return devices
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # ValueError: not JSON
+            why = getattr(e, "strerror", None) or e
+            raise UnreadableFileError(f"the device registry {self.path} is damaged ({why}): restore it, or remove "
+                                      "it and register the devices again with `safebench provision`") from None
 
     def add(self, cert_der: bytes, iccid: str) -> str:
+        """Register (again) the device with this certificate; what was accepted from it stays accepted."""
         import hashlib
 
         kid = hashlib.sha256(cert_der).hexdigest()
-        self.devices[kid] = {"iccid": iccid, "certificate": cert_der.hex()}
-        self.devices[kid].setdefault("last_seq", 0)
+        device = self.devices.setdefault(kid, {})
+        device.update(iccid=iccid, certificate=cert_der.hex())
+        device.setdefault("epoch", 0)
+        device.setdefault("last_seq", 0)
         return kid
 
-    def last_seq(self):
-        """kid -> highest sequence number accepted from a live stream; write back with `save`."""
-        return _LastSeq(self)
+    def accepted(self):
+        """kid -> (epoch, seq) of the last reading accepted: `check`'s replay window; write back with `save`."""
+        return _Accepted(self)
 
     def certificate_der(self, kid: str) -> bytes | None:
         dev = self.devices.get(kid)
@@ -62,14 +91,15 @@ class Registry:
         os.replace(tmp, self.path)
 
 
-class _LastSeq(dict):
+class _Accepted(dict):
     def __init__(self, registry):
-        super().__init__({kid: d.get("last_seq", 0) for kid, d in registry.devices.items()})
+        super().__init__({kid: (d.get("epoch", 0), d.get("last_seq", 0)) for kid, d in registry.devices.items()})
         self.registry = registry
 
-    def __setitem__(self, kid, seq):
-        super().__setitem__(kid, seq)
-        self.registry.devices[kid]["last_seq"] = seq
+    def __setitem__(self, kid, last):
+        super().__setitem__(kid, last)
+        device = self.registry.devices[kid]
+        device["epoch"], device["last_seq"] = last
 
 
 @dataclass
@@ -78,67 +108,110 @@ class Verdict:
     reason: str = "verified"
     kid: str = ""
     iccid: str = ""
+    epoch: int | None = None
     seq: int | None = None
     time: datetime.datetime | None = None
     values: list = field(default_factory=list)
 
     def as_dict(self):
-        return {"verified": self.ok, "reason": self.reason, "kid": self.kid, "iccid": self.iccid, "seq": self.seq,
-                "time": self.time.isoformat() if self.time else None, "values": self.values}
+        return {"verified": self.ok, "reason": self.reason, "kid": self.kid, "iccid": self.iccid,
+                "epoch": self.epoch, "seq": self.seq, "time": self.time.isoformat() if self.time else None,
+                "values": self.values}
 
 
 def _parts(cose: bytes):
     try:
         msg = cbor2.loads(cose)
-    except Exception as e:
+    except Exception as e:  # cbor2 raises several kinds on hostile input
         raise ReadingError(f"not CBOR ({e})") from None
-    if not isinstance(msg, cbor2.CBORTag) or msg.tag != COSE_SIGN1_TAG or len(msg.value) != 4:
+    if not isinstance(msg, cbor2.CBORTag) or msg.tag != COSE_SIGN1_TAG or not isinstance(msg.value, list) \
+            or len(msg.value) != 4:
         raise ReadingError("not a tagged COSE_Sign1 message")
     protected, unprotected, payload, signature = msg.value
     if not all(isinstance(x, bytes) for x in (protected, payload, signature)) or not isinstance(unprotected, dict):
         raise ReadingError("malformed COSE_Sign1 structure")
-    if cbor2.loads(protected) != {HDR_ALG: ES256}:
-        raise ReadingError("algorithm is not ES256")
+    try:
+        header = cbor2.loads(protected)
+    except Exception:
+        raise ReadingError("malformed COSE header: the protected header is not CBOR") from None
+    if header != {HDR_ALG: ES256}:
+        raise ReadingError("malformed COSE header: the protected header is not {1: -7} (ES256)")
     kid = unprotected.get(HDR_KID)
     if not isinstance(kid, bytes):
-        raise ReadingError("no kid in the unprotected header")
+        raise ReadingError("malformed COSE header: no kid in the unprotected header")
+    if len(signature) != 64:
+        raise ReadingError(f"signature is {len(signature)} bytes, not ES256's 64")
     return protected, payload, signature, kid
 
 
 def _check_signature(cose, protected, payload, signature, cert):
-    numbers = cert.public_key().public_numbers()
-    msg = Sign1Message.decode(cose)
-    msg.key = EC2Key(crv="P_256", x=numbers.x.to_bytes(32, "big"), y=numbers.y.to_bytes(32, "big"))
-    if not msg.verify_signature():
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ReadingError("the device's certificate key is not an EC P-256 key (ES256)")
+    numbers = key.public_numbers()
+    try:
+        msg = Sign1Message.decode(cose)
+        msg.key = EC2Key(crv="P_256", x=numbers.x.to_bytes(32, "big"), y=numbers.y.to_bytes(32, "big"))
+        valid = msg.verify_signature()
+    except Exception as e:  # pycose refuses header values it cannot interpret, with its own kinds of error
+        raise ReadingError(f"malformed COSE header ({e})") from None
+    if not valid:
         raise ReadingError("bad signature (payload or signature tampered)")
     # Second opinion over the received bytes, independent of pycose.
     to_sign = cbor2.dumps(["Signature1", protected, b"", payload])
     der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     try:
-        cert.public_key().verify(der, to_sign, ec.ECDSA(hashes.SHA256()))
+        key.verify(der, to_sign, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise ReadingError("bad signature (cryptography disagrees with pycose)") from None
 
 
+def _is_count(x):
+    return type(x) is int and x >= 0
+
+
+def _plain(x):
+    """A SenML name, unit or value as JSON can carry it."""
+    return x if x is None or type(x) in (bool, int, float, str) else repr(x)
+
+
 def _senml(payload):
+    """(base name, epoch, seq, time, values) of the SenML pack."""
     try:
         pack = cbor2.loads(payload)
-        base, seq_rec = pack[0], pack[-1]
-        seq = seq_rec[SENML_V] if seq_rec.get(SENML_N) == "seq" else None
     except Exception:
-        raise ReadingError("payload is not the expected SenML pack") from None
-    if not isinstance(seq, int):
+        raise ReadingError("payload is not CBOR") from None
+    if not isinstance(pack, list) or not pack or not all(isinstance(r, dict) for r in pack):
+        raise ReadingError("payload is not the expected SenML pack")
+    count = {r[SENML_N]: r.get(SENML_V) for r in pack if r.get(SENML_N) in COUNT_NAMES}
+    if not _is_count(count.get("seq")):
         raise ReadingError("payload has no sequence number")
-    bt = base.get(SENML_BT)
-    when = datetime.datetime.fromtimestamp(bt, datetime.timezone.utc) if bt is not None else None
-    values = [{"name": r.get(SENML_N), "unit": r.get(SENML_U), "value": r.get(SENML_V)} for r in pack[:-1]]
-    return base.get(SENML_BN, ""), seq, when, values
+    if not _is_count(count.get("epoch")):
+        raise ReadingError("payload has no epoch: made by firmware from before epochs; deploy the firmware again")
+    base = pack[0]
+    bt, when = base.get(SENML_BT), None
+    if bt is not None:
+        try:
+            when = datetime.datetime.fromtimestamp(bt, datetime.timezone.utc)
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise ReadingError(f"base time {_plain(bt)!r} is not a time") from None
+    values = [{"name": _plain(r.get(SENML_N)), "unit": _plain(r.get(SENML_U)), "value": _plain(r.get(SENML_V))}
+              for r in pack if r.get(SENML_N) not in COUNT_NAMES]
+    return _plain(base.get(SENML_BN, "")), count["epoch"], count["seq"], when, values
 
 
-def check(cose: bytes, registry: Registry, ca: x509.Certificate, last_seq: dict, now=None) -> Verdict:
-    """The verdict on one reading. `last_seq` (kid -> highest sequence number accepted) is the replay
-    window: the registry's for a live stream, a fresh dict for a file checked on its own.
-    A verified reading advances it."""
+def _not_newer(v, last):
+    epoch, seq = last
+    if v.epoch < epoch:
+        return (f"seq {v.seq} of epoch {v.epoch} is older than the device's last accepted {epoch}/{seq}: "
+                "a replay or a wiped board")
+    return f"replay: seq {v.seq} of epoch {v.epoch} is not newer than the device's last accepted {epoch}/{seq}"
+
+
+def check(cose: bytes, registry: Registry, ca: x509.Certificate, accepted: dict, now=None) -> Verdict:
+    """The verdict on one reading. `accepted` (kid -> (epoch, seq) of the last reading accepted) is the
+    replay window: the registry's (`Registry.accepted()`) for a live stream, a fresh dict for a file
+    checked on its own. A verified reading advances it."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     try:
         protected, payload, signature, kid = _parts(cose)
@@ -147,27 +220,65 @@ def check(cose: bytes, registry: Registry, ca: x509.Certificate, last_seq: dict,
     v = Verdict(False, kid=kid.hex())
     cert_der = registry.certificate_der(v.kid)
     if cert_der is None:
-        v.reason = "unknown kid: no registered device has this certificate"
+        v.reason = (f"unknown device: no device in the registry {registry.path} has the certificate of kid "
+                    f"{v.kid[:16]}...: run `safebench provision` to register its board")
         return v
     v.iccid = registry.devices[v.kid]["iccid"]
     try:
         cert = verify.certificate_chain(cert_der, ca)
         _check_signature(cose, protected, payload, signature, cert)
-        _, v.seq, v.time, v.values = _senml(payload)
+        _, v.epoch, v.seq, v.time, v.values = _senml(payload)
     except VerificationError as e:
-        v.reason = f"certificate not trusted: {e}"
+        v.reason = f"{e}: give --ca the CA that issued the SIM's certificate"
         return v
     except ReadingError as e:
         v.reason = str(e)
         return v
-    last = last_seq.get(v.kid, 0)
-    if v.seq <= last:
-        v.reason = f"replayed sequence number {v.seq} (last seen {last})"
+    last = accepted.get(v.kid, (0, 0))
+    if (v.epoch, v.seq) <= last:
+        v.reason = _not_newer(v, last)
+        return v
+    if v.epoch > (now + FUTURE_SKEW).timestamp():
+        v.reason = f"epoch {v.epoch} is in the future: the board's network clock was wrong when its count started"
         return v
     if v.time and not (cert.not_valid_before_utc <= v.time <= now + FUTURE_SKEW):
         v.reason = f"time {v.time.isoformat()} out of range"
         return v
-    last_seq[v.kid] = v.seq
+    accepted[v.kid] = (v.epoch, v.seq)
     v.ok = True
     return v
 
+
+def check_lines(stream, name, registry, ca, accepted, now=None):
+    """(line number, verdict, bytes read so far) of each reading in `stream`, a buffered binary stream of
+    base64 COSE, one per line (open(path, "rb"), sys.stdin.buffer). A line that holds no reading gets its
+    own verdict, and the other lines are checked all the same."""
+    if b"\0" in stream.peek(8192)[:8192]:
+        raise UnreadableFileError(f"{name} is not a file of readings: it holds NUL bytes (binary data, or UTF-16 "
+                                  "text), and readings are base64 COSE, one per line")
+    for number, (line, done) in enumerate(_lines(stream), 1):
+        if number == 1 and line is not None:
+            line = line.removeprefix(codecs.BOM_UTF8)  # an editor's byte-order mark, no part of the reading
+        if line is None:
+            yield number, Verdict(False, f"line longer than {LINE_MAX} bytes: not a reading"), done
+        elif line.strip():
+            try:
+                cose = base64.b64decode(line.strip(), validate=True)
+            except binascii.Error as e:
+                yield number, Verdict(False, f"not base64 ({e})"), done
+                continue
+            yield number, check(cose, registry, ca, accepted, now), done
+
+
+def _lines(stream):
+    """(line, bytes read so far) of each line; None for a line longer than LINE_MAX (read to its end)."""
+    done = 0
+    while line := stream.readline(LINE_MAX):
+        done += len(line)
+        if len(line) == LINE_MAX and not line.endswith(b"\n"):
+            rest = line
+            while rest and not rest.endswith(b"\n"):
+                rest = stream.readline(LINE_MAX)
+                done += len(rest)
+            line = None
+        yield line, done

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_ds
 from cryptography.x509.verification import PolicyBuilder, Store
 from cryptography.x509.verification import VerificationError as ChainError
 
-from .errors import VerificationError
+from .errors import UntrustedCertificateError, VerificationError
 
 
 def certificate_chain(cert_der: bytes, ca: x509.Certificate) -> x509.Certificate:
@@ -25,7 +25,7 @@ def certificate_chain(cert_der: bytes, ca: x509.Certificate) -> x509.Certificate
     try:
         PolicyBuilder().store(Store([ca])).build_client_verifier().verify(cert, [])
     except ChainError as e:
-        raise VerificationError(f"certificate not trusted by the bench CA: {e}") from None
+        raise UntrustedCertificateError(f"certificate not trusted by the CA {ca.subject.rfc4514_string()}: {e}") from None
     return cert
 
 
