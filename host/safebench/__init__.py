@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # The firmware and board definitions deployed to boards are package data: they travel with an
 # installed safebench (in a checkout these two are links to the top-level firmware/ and boards/).

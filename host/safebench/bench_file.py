@@ -61,6 +61,8 @@ def load(path=None):
                              f"or give --bench FILE") from None
     except OSError as e:
         raise BenchFileError(f"cannot read the bench file {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise BenchFileError(f"{path}: not UTF-8 text (byte {e.start})") from None
     return parse(text, path.parent, str(path))
 
 
@@ -112,7 +114,7 @@ def _entry(alias, board, base, source):
     if not board_type or board_type not in board_types():
         raise BenchFileError(f"{where}: type must be one of {', '.join(board_types())} (got {board_type!r})")
     modem = board.get("modem")
-    if modem is not None and modem not in DIALECTS:
+    if modem is not None and (not isinstance(modem, str) or modem not in DIALECTS):
         raise BenchFileError(f"{where}: modem must be one of {', '.join(DIALECTS)} (got {modem!r})")
     iccid, ca = _sim(board.get("sim"), base, where)
     notes = board.get("notes")
@@ -154,6 +156,9 @@ def _unique_key_loader():
             keys = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (list, dict)):
+                    raise yaml.constructor.ConstructorError(None, None, f"a key is a name, not a {type(key).__name__}",
+                                                            key_node.start_mark)
                 if key in keys:
                     raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
                 keys.add(key)

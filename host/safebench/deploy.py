@@ -1,10 +1,13 @@
 """Putting the firmware on a board: compile it with mpy-cross, copy what changed with mpremote.
 
 The board's flash gets `main.py` (boards run only a .py entry point), `board.mpy` (its board
-definition from `boards/`), `lib/board_common.mpy`, `sim.json` (where its SIM keeps what, if given), and
-`lib/*.mpy`: the modules the manifests of the chosen features name (`firmware/<feature>/manifest.py`,
-micropython-lib style, evaluated here as MicroPython's manifestfile.py would; every feature unless told).
-mpremote compares hashes and skips unchanged files; modules of features left out are deleted.
+definition from `boards/`), `lib/board_common.mpy`, `sim.json` (only when told where its SIM keeps what:
+otherwise the firmware finds that on the card, docs/iotsafe.md §7.4), `network.json` (only when given: the
+APN and registration wait for the SIM it carries, docs/hardware.md §8), and `lib/*.mpy`: the modules the
+manifests of the chosen features name (`firmware/<feature>/manifest.py`, micropython-lib style, evaluated
+here as MicroPython's manifestfile.py would; every feature unless told). mpremote compares hashes and skips
+unchanged files; modules of features left out, and a `sim.json` not given this time, are deleted (a
+`network.json` stays: the SIM's network settings outlive a firmware update).
 
 Before compiling, the board is asked for `sys.implementation._mpy`: a board whose .mpy version is not
 the one mpy-cross emits would refuse every file ("incompatible .mpy file"), so deploy refuses first,
@@ -12,6 +15,8 @@ and the code is compiled with `-march=` for the board's native architecture.
 """
 
 import json
+import logging
+import os
 import posixpath
 import re
 import shutil
@@ -19,9 +24,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import BOARDS_DIR, FIRMWARE_DIR
+from . import BOARDS_DIR, FIRMWARE_DIR, tool_lines
 from .board_definitions import BOARD_COMMON, board_types
 from .errors import BoardError, DeployError
+
+log = logging.getLogger(__name__)
 
 
 def _tool(name):
@@ -100,6 +107,18 @@ def feature_modules(names=None):
     return modules
 
 
+def mip_package(feature=None):
+    """The mip package.json of `feature`: the modules its manifest and those it requires name, what
+    `deploy --features FEATURE` copies (None: every feature), with URLs relative to the folder it lives in
+    (firmware/FEATURE/, firmware/) and the feature's metadata version (core's for the whole firmware)."""
+    modules = feature_modules([feature] if feature else None)
+    manifests = _Manifests()
+    manifests.require(feature or CORE)
+    folder = (FIRMWARE_DIR / (feature or "")).resolve()
+    return {"urls": [[target, Path(os.path.relpath(src, folder)).as_posix()] for target, src in modules.items()],
+            "deps": [], "version": manifests.metadata[feature or CORE].get("version")}
+
+
 class _Manifests:
     """Evaluates manifest files with the functions MicroPython's tools/manifestfile.py gives them, as far as
     deploy needs: which modules they name. A manifest runs once however often it is included or required;
@@ -107,6 +126,7 @@ class _Manifests:
 
     def __init__(self):
         self.modules = {}
+        self.metadata = {}  # {package name: its metadata() fields}
         self._libraries = {}
         self._done = set()
         self._metadata = []  # one slot per require() being evaluated
@@ -121,6 +141,7 @@ class _Manifests:
         self._metadata.append(None)
         try:
             self._run(manifest)
+            self.metadata.setdefault(name, self._metadata[-1] or {})
         finally:
             self._metadata.pop()
 
@@ -186,14 +207,54 @@ def _lib_file(target):
     return f"lib/{Path(target).with_suffix('.mpy').as_posix()}"
 
 
-def build(board_type, out_dir, march=None, sim_roles=None, features=None):
+SIM_ROLES_FILE = "sim.json"
+# The roles a sim.json may name (firmware/core/simroles.py NAMES), each a hex container ID or "" for none.
+SIM_ROLES = ("signing_key", "signing_public_key", "client_cert", "ca_cert", "ephemeral_key", "peer_key")
+
+
+def _check_sim_roles(roles):
+    """A DeployError unless `roles` is {role of SIM_ROLES: hex ID or ""}: the firmware would misread anything else."""
+    if not isinstance(roles, dict):
+        raise DeployError('SIM roles: give a JSON object of role: hex ID, e.g. {"signing_key": "0002"}')
+    for name, value in roles.items():
+        if name not in SIM_ROLES:
+            raise DeployError(f"SIM roles: unknown role {name!r} (roles: {', '.join(SIM_ROLES)})")
+        if not isinstance(value, str) or not re.fullmatch(r"([0-9A-Fa-f]{2}){0,20}", value):
+            raise DeployError(f'SIM roles: {name} must be a hex container ID (e.g. "0002"), or "" for none')
+
+
+NETWORK_FILE = "network.json"
+# What a network.json may set (firmware/core/network_settings.py DEFAULTS), and of which type.
+NETWORK_SETTINGS = {"apn": str, "user": str, "password": str, "auth": int, "registration_ms": int}
+
+
+def _check_network(settings):
+    """A DeployError unless `settings` is {setting of NETWORK_SETTINGS: a value the firmware takes}."""
+    if not isinstance(settings, dict):
+        raise DeployError('network settings: give a JSON object, e.g. {"apn": "iot.example"}')
+    for name, value in settings.items():
+        kind = NETWORK_SETTINGS.get(name)
+        if kind is None:
+            raise DeployError(f"network settings: unknown setting {name!r} (settings: {', '.join(NETWORK_SETTINGS)})")
+        if type(value) is not kind or (kind is str and '"' in value):
+            raise DeployError(f"network settings: {name} must be {'text without quotes' if kind is str else 'a whole number'}")
+    if not 0 <= settings.get("auth", 0) <= 3:
+        raise DeployError("network settings: auth is 0 none, 1 PAP, 2 CHAP or 3 either")
+
+
+def build(board_type, out_dir, march=None, sim_roles=None, features=None, network=None):
     """Stage the flash image for `board_type` in `out_dir` (`march`: mpy-cross -march); returns its files.
 
-    `sim_roles` ({"signing_key": "0002", ...}) becomes `sim.json`: where the board's SIM keeps what.
+    `sim_roles` ({"signing_key": "0002", ...}) becomes `sim.json`: where the board's SIM keeps what, overriding
+    what the firmware finds on the card; `network` ({"apn": ...}) becomes `network.json`.
     `features` (names of `features()`; None: all) chooses the firmware modules: those their manifests name."""
     board_src = BOARDS_DIR / f"{board_type}.py"
     if not board_src.exists():
         raise DeployError(f"unknown board type {board_type!r}; known: {', '.join(board_types())}")
+    if sim_roles:
+        _check_sim_roles(sim_roles)
+    if network is not None:
+        _check_network(network)
     modules = feature_modules(features)
     out = Path(out_dir)
     shutil.rmtree(out, ignore_errors=True)
@@ -206,7 +267,9 @@ def build(board_type, out_dir, march=None, sim_roles=None, features=None):
         dst.parent.mkdir(parents=True, exist_ok=True)
         _compile(src, dst, march)
     if sim_roles:
-        (out / "sim.json").write_text(json.dumps(sim_roles, sort_keys=True))
+        (out / SIM_ROLES_FILE).write_text(json.dumps(sim_roles, sort_keys=True))
+    if network is not None:
+        (out / NETWORK_FILE).write_text(json.dumps(network, sort_keys=True))
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
 
@@ -217,18 +280,46 @@ def _compile(src, dst, march=None):
         raise DeployError(f"mpy-cross failed on {src.name}: {res.stderr.strip()}")
 
 
-def copy(port, staged_dir, timeout=120):
-    """Copy the staged image to the board's flash root with mpremote; returns the files it left as they were."""
-    argv = [_tool("mpremote"), "connect", port, "fs", "cp", "-r", f"{staged_dir}/.", ":"]
-    try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise DeployError(f"mpremote did not finish copying to {port} within {timeout} s") from None
-    if res.returncode:
-        raise DeployError(f"mpremote could not copy to {port}: {(res.stderr or res.stdout).strip()[-300:]}")
-    # mpremote names them "././lib/x.mpy" (the source folder's "." joined in): normalise to "lib/x.mpy"
-    return {posixpath.normpath(line.split(":", 1)[1].strip()) for line in res.stdout.splitlines()
-            if line.startswith("Up to date:")}
+_MKDIRS = "import os\nfor d in {!r}:\n try:\n  os.mkdir(d)\n except OSError:\n  pass\n"
+
+
+def copy(port, staged_dir, timeout=120, progress=None):
+    """Copy the staged image to the board's flash root with mpremote; returns the files it left as they were.
+
+    One mpremote session: the folders made, then one `fs cp` per folder, which names each file as it
+    starts on it (what `progress(text)` hears) and skips a file whose hash the board already has."""
+    staged = Path(staged_dir)
+    files = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file())
+    folders = sorted({posixpath.dirname(f) for f in files})  # "" (the root) first, a parent before its child
+    argv = [_tool("mpremote"), "connect", port, "exec", _MKDIRS.format([f for f in folders if f])]
+    for folder in folders:
+        argv += ["+", "fs", "cp", *(f for f in files if posixpath.dirname(f) == folder), f":{folder or '.'}/"]
+    log.debug("copying %d files: %r", len(files), argv)
+
+    def on_file(n, line):
+        if progress:
+            progress(f"deploying file {n} of {len(files)}: {line.split()[1]}")
+
+    out = _stream(argv, staged, timeout, port, on_file)
+    # "Up to date: ./main.py", "Up to date: lib/x.mpy": normalise to "main.py", "lib/x.mpy"
+    return {posixpath.normpath(line.split(":", 1)[1].strip()) for line in out if line.startswith("Up to date:")}
+
+
+def _stream(argv, cwd, timeout, port, on_file):
+    """Run mpremote, calling `on_file(n, line)` at each "cp FILE :DEST" line it prints; returns its lines."""
+    copied = []
+
+    def on_line(line):
+        if line.startswith("cp "):
+            copied.append(line)
+            on_file(len(copied), line)
+
+    done = tool_lines.run(argv, on_line, timeout, cwd=cwd)
+    if done.timed_out:
+        raise DeployError(f"mpremote did not finish copying to {port} within {timeout} s")
+    if done.returncode:
+        raise DeployError(f"mpremote could not copy to {port}: {' '.join(done.lines).strip()[-300:]}")
+    return done.lines
 
 
 def remove(port, paths, timeout=60):
@@ -244,14 +335,21 @@ def remove(port, paths, timeout=60):
     return [line.split(" ", 1)[1].strip() for line in out.splitlines() if line.startswith("removed ")]
 
 
-def deploy(port, board_type, build_dir, sim_roles=None, features=None):
+def deploy(port, board_type, build_dir, sim_roles=None, features=None, progress=None, network=None):
     """Check the board's .mpy version, build for its architecture, copy, delete the modules of features left
-    out; returns the files, what was copied and removed, and the target."""
+    out; returns the files, what was copied and removed, and the target. `progress(text)` hears each stage
+    and each file."""
+    say = progress or (lambda text: None)
+    say(f"deploying: asking the board on {port} which .mpy it loads")
     mpy = read_mpy(port)
     march = march_for(mpy)
-    files = build(board_type, build_dir, march, sim_roles, features)
-    unchanged = copy(port, build_dir)
-    left_out = {_lib_file(target) for target in feature_modules()} - set(files)
+    say(f"deploying: compiling the firmware for {board_type} ({march or 'bytecode only'})")
+    files = build(board_type, build_dir, march, sim_roles, features, network)
+    unchanged = copy(port, build_dir, progress=progress)
+    left_out = ({_lib_file(target) for target in feature_modules()} | {SIM_ROLES_FILE}) - set(files)
+    if left_out:
+        say(f"deploying: deleting what this deploy leaves out (modules of features not chosen, an old sim.json)"
+            f" from {port}")
     removed = remove(port, left_out) if left_out else []
     return {"files": files, "copied": [f for f in files if f not in unchanged], "removed": removed,
             "mpy": mpy_target(mpy)}

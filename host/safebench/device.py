@@ -8,13 +8,27 @@ it does not already answer.
 import collections
 import itertools
 import json
+import logging
 import time
 
 import serial
 
-from .errors import DeviceError, RpcError
+from . import rpc_codes
+from .errors import (
+    ConnectionRefused,
+    ConnectionReset,
+    DeviceError,
+    HostNotFound,
+    NetworkError,
+    NetworkTimeout,
+    RpcError,
+)
 
 READY = "ready"
+ERRORS = {rpc_codes.E_NETWORK: NetworkError, rpc_codes.E_CONNECTION_REFUSED: ConnectionRefused,
+          rpc_codes.E_CONNECTION_RESET: ConnectionReset, rpc_codes.E_HOST_NOT_FOUND: HostNotFound,
+          rpc_codes.E_NETWORK_TIMEOUT: NetworkTimeout}  # error codes with an exception of their own
+log = logging.getLogger(__name__)  # -v: every line to and from the board, at debug level
 
 
 class Device:
@@ -51,6 +65,7 @@ class Device:
 
     def reboot(self):
         """Interrupt whatever runs, leave the raw REPL, soft-reboot, and wait for the ready line."""
+        log.debug("%s: rebooting into the firmware (Ctrl-C, Ctrl-B, Ctrl-D)", self.port)
         self.serial.write(b"\r\x03\x03")
         time.sleep(0.1)
         self.serial.write(b"\x02")
@@ -71,10 +86,11 @@ class Device:
         reply = self._wait(lambda msg: msg.get("id") == rid and ("result" in msg or "error" in msg),
                            timeout or self.timeout, f"an answer to {method}")
         if "error" in reply:
-            raise RpcError(method, reply["error"])
+            raise ERRORS.get(reply["error"].get("code"), RpcError)(method, reply["error"])
         return reply["result"]
 
     def send_line(self, line: bytes):
+        log.debug("%s < %r", self.port, line)
         self.serial.write(line + b"\n")
 
     def read_message(self, timeout):
@@ -85,6 +101,7 @@ class Device:
             if line is None:
                 return None
             self.log.append(line)
+            log.debug("%s > %r", self.port, line)
             if line.startswith(b"{"):
                 try:
                     return json.loads(line)

@@ -17,6 +17,15 @@ class BenchError(SafebenchError):
     """The bench could not be brought up, or is not up."""
 
 
+class UnreadableFileError(SafebenchError):
+    """A file the rig reads (a CA, the device registry, the simulated bench's state, a card image) is
+    missing, unreadable or not in its format; the message names it and says what to do."""
+
+
+class PortBusyError(SafebenchError):
+    """A board's serial port is held by another safebench command."""
+
+
 class BenchFileError(SafebenchError):
     """The bench file is missing or wrong, or names a board that cannot be found."""
 
@@ -47,8 +56,33 @@ class RpcError(SafebenchError):
         super().__init__(f"{method}: {error.get('message')} (error {self.code})")
 
 
+class NetworkError(RpcError):
+    """The board's TCP connection failed; the firmware's message names the peer and what happened.
+    Device.call raises the subclass of the error's code (rpc_codes E_NETWORK, E_CONNECTION_REFUSED, ...)."""
+
+
+class ConnectionRefused(NetworkError):
+    """The peer refused the board's connection."""
+
+
+class ConnectionReset(NetworkError):
+    """The peer reset the board's connection."""
+
+
+class HostNotFound(NetworkError):
+    """The host name the board was given does not resolve."""
+
+
+class NetworkTimeout(NetworkError):
+    """The peer did not connect, answer or take data within the request's timeout."""
+
+
 class VerificationError(SafebenchError):
     """A signature or certificate did not check out."""
+
+
+class UntrustedCertificateError(VerificationError):
+    """A certificate that does not chain to the CA it was checked against."""
 
 
 class ReadingError(SafebenchError):

@@ -8,14 +8,12 @@ of flash the board's port is waited for by USB serial number, since native USB r
 
 import os
 import re
-import signal
 import struct
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
+from . import tool_lines
 from . import usb_boards as boards
 from .board_definitions import BOARD_CHIPS, chip_family
 from .errors import FlashError
@@ -108,29 +106,20 @@ def check_board(chip, board_type=None, port_record=None):
                              f"the port is a {boards.classify(port_record.vid, port_record.pid)[1]}")
 
 
-# ---- a one-line progress bar ---------------------------------------------------------------------
+# ---- progress ----------------------------------------------------------------------------------
 
-class Progress:
-    """One line on the terminal, redrawn in place; silent when `stream` is not a terminal."""
+def percent(progress, label):
+    """fraction -> `progress("<label>: 42%")`, once per whole percent; None without `progress`."""
+    if not progress:
+        return None
+    shown = [-1]
 
-    def __init__(self, label, stream=None, enabled=None, width=30):
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.label, self.width, self.shown = label, width, -1
-
-    def update(self, fraction):
+    def update(fraction):
         pct = max(0, min(100, int(fraction * 100)))
-        if not self.enabled or pct == self.shown:
-            return
-        self.shown = pct
-        fill = self.width * pct // 100
-        self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] {pct:3d}%")
-        self.stream.flush()
-
-    def done(self):
-        if self.enabled and self.shown >= 0:
-            self.stream.write("\n")
-            self.stream.flush()
+        if pct != shown[0]:
+            shown[0] = pct
+            progress(f"{label}: {pct}%")
+    return update
 
 
 # ---- ESP32: esptool ------------------------------------------------------------------------------
@@ -161,33 +150,19 @@ def esptool_error(output):
 
 
 def run_esptool(argv, progress=None, timeout=300.0):
-    """Run esptool, turning its progress lines into `progress`; raises FlashError with its error line."""
-    env = dict(os.environ, NO_COLOR="1", TERM="dumb", COLUMNS="200")
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            stdin=subprocess.DEVNULL)
-    watchdog = threading.Timer(timeout, proc.kill)  # esptool stuck without a word still ends
-    watchdog.start()
-    seen = []
-    try:
-        for line in proc.stdout:
-            seen.append(line)
-            m = PERCENT.search(line)
-            if m and progress and "Writing" in line:
-                progress.update(float(m.group(1)) / 100)
-        proc.wait()
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:  # interrupted (Ctrl-C): do not leave esptool holding the port
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        if progress:
-            progress.done()
-    if proc.returncode == -signal.SIGKILL:
+    """Run esptool, turning its progress lines into `progress(fraction)`; raises FlashError with its error line."""
+    def on_line(line):
+        m = PERCENT.search(line)
+        if m and progress and "Writing" in line:
+            progress(float(m.group(1)) / 100)
+
+    done = tool_lines.run(argv, on_line, timeout, env={"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"})
+    if done.timed_out:
         raise FlashError(f"esptool did not finish within {timeout:g} s")
-    if proc.returncode:
-        raise FlashError(f"esptool failed on {argv[argv.index('--port') + 1]}: {esptool_error(''.join(seen))}")
-    return "".join(seen)
+    output = "\n".join(done.lines)
+    if done.returncode:
+        raise FlashError(f"esptool failed on {argv[argv.index('--port') + 1]}: {esptool_error(output)}")
+    return output
 
 
 def flash_esp(port, image, chip, offset=None, erase=False, progress=None, connect_attempts=None):
@@ -268,7 +243,7 @@ def copy_uf2(image, volume, progress=None):
         while written < len(data):
             written += os.write(fd, data[written:written + COPY_CHUNK])
             if progress:
-                progress.update(written / len(data))
+                progress(written / len(data))
         os.fsync(fd)
     except OSError as e:
         # The boot ROM drops off the bus once it has every block; an error after that is the reboot.
@@ -276,8 +251,6 @@ def copy_uf2(image, volume, progress=None):
             raise FlashError(f"copying to the RPI-RP2 drive failed after {written} bytes: {e.strerror}") from None
     finally:
         _close_quietly(fd)
-        if progress:
-            progress.done()
     return written
 
 
@@ -322,13 +295,14 @@ def flash_uf2(port, image, volume=None, timeout=30.0, progress=None, lister=None
 
 # ---- the command ---------------------------------------------------------------------------------
 
-def flash(port, image, board_type=None, erase=False, offset=None, volume=None, timeout=30.0, progress=True,
+def flash(port, image, board_type=None, erase=False, offset=None, volume=None, timeout=30.0, progress=None,
           lister=None, connect_attempts=None, **uf2_options):
-    """Flash `image` to the board on `port`; returns what was done and the board's port afterwards."""
+    """Flash `image` to the board on `port`; returns what was done and the board's port afterwards.
+    `progress(text)` hears how far the writing is ("flashing fw.bin: 42%")."""
     kind, chip = image_kind(image)
     record = boards.port_info(port, lister) if port else None
     check_board(chip, board_type, record)
-    bar = Progress(f"flashing {Path(image).name}") if progress is True else progress or None
+    bar = percent(progress, f"flashing {Path(image).name}")
     if kind == "esp":
         if not port:
             raise FlashError("flashing an ESP32 needs --port or --board")

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .errors import UnreadableFileError
+
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
 _DAY = datetime.timedelta(days=1)
@@ -25,6 +27,23 @@ def _now():
 def _name(cn):
     return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "safebench"),
                       x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _read(path, what):
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UnreadableFileError(f"no {what} at {path}") from None
+    except OSError as e:
+        raise UnreadableFileError(f"cannot read the {what} {path}: {e.strerror}") from None
+
+
+def load_ca_cert(path) -> x509.Certificate:
+    """The PEM CA certificate at `path`; one line naming the file when it is missing or is none."""
+    try:
+        return x509.load_pem_x509_certificate(_read(path, "CA certificate"))
+    except ValueError:
+        raise UnreadableFileError(f"{path} is not a PEM certificate (no -----BEGIN CERTIFICATE----- block it can read)") from None
 
 
 class CertificateAuthority:
@@ -47,8 +66,13 @@ class CertificateAuthority:
 
     @classmethod
     def load(cls, cert_path, key_path):
-        cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
-        key = serialization.load_pem_private_key(Path(key_path).read_bytes(), None)
+        cert = load_ca_cert(cert_path)
+        try:
+            key = serialization.load_pem_private_key(_read(key_path, "CA key"), None)
+        except (ValueError, TypeError):  # TypeError: a key that wants a password
+            raise UnreadableFileError(f"the CA key {key_path} is not an unencrypted PEM private key") from None
+        if key.public_key() != cert.public_key():
+            raise UnreadableFileError(f"the CA key {key_path} is not the key of the CA certificate {cert_path}")
         return cls(cert, key)
 
     @classmethod
@@ -56,7 +80,11 @@ class CertificateAuthority:
         """The CA kept in `folder` (ca.pem, ca.key), created there the first time."""
         folder = Path(folder)
         if (folder / CA_CERT).exists():
-            return cls.load(folder / CA_CERT, folder / CA_KEY)
+            try:
+                return cls.load(folder / CA_CERT, folder / CA_KEY)
+            except UnreadableFileError as e:
+                raise UnreadableFileError(f"{e}: the CA in {folder} is damaged; restore it, or stop the bench and "
+                                          f"remove {folder.parent} to start afresh with a new CA") from None
         ca = cls.create()
         ca.save(folder)
         return ca

@@ -7,6 +7,7 @@ what is running where, and `down` stops exactly that.
 
 import ctypes
 import json
+import logging
 import os
 import select
 import signal
@@ -16,12 +17,14 @@ import time
 from pathlib import Path
 
 from . import provision
-from .errors import BenchError
+from .errors import BenchError, UnreadableFileError
 
 STATE_FILE = "bench.json"
+PARTS = ("safebench_simulator.modem", "safebench_simulator.board")  # the modules of its processes
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 PR_SET_PDEATHSIG = 1
+log = logging.getLogger(__name__)
 
 
 def _alive(pid):
@@ -41,8 +44,9 @@ def _start(argv, log_path, attached=False):
 
     An `attached` part is stopped by the kernel when the process that started it dies, however it dies.
     """
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+    log.debug("starting %r", argv)
+    with open(log_path, "ab") as part_log:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=part_log, stdin=subprocess.DEVNULL,
                                 start_new_session=True, preexec_fn=_die_with_parent if attached else None)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
@@ -78,6 +82,24 @@ class _Reaper:
             proc.wait()
 
 
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0")[:-1]]
+    except OSError:
+        return []
+
+
+def _part_home(argv):
+    """The board folder (state/sim0) a simulator process works in, from its command line; None if it is
+    no part of a simulated bench (a modem started by hand, anything else)."""
+    if "unixboard/sim_boot.py" in " ".join(argv[:-1]):  # the VM: its last argument is the board's flash
+        return Path(argv[-1]).parent
+    if len(argv) > 3 and argv[1] == "-m" and argv[2] in PARTS and "--link" in argv[:-1]:
+        return Path(argv[argv.index("--link") + 1]).parent
+    return None
+
+
 def _stop(pid):
     for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
         try:
@@ -103,53 +125,98 @@ class SimulatedBench:
 
     def status(self):
         """What runs, as recorded by `up`, with each process checked to be alive."""
-        if not self.state_path.exists():
+        try:
+            state = self.recorded()
+        except UnreadableFileError as e:
+            raise UnreadableFileError(f"{e}: run `safebench bench down` (it finds what runs from {self.dir} "
+                                      "without it)") from None
+        if state is None:
             return {"up": False, "boards": []}
-        state = json.loads(self.state_path.read_text())
         for board in state["boards"]:
-            board["alive"] = all(_alive(pid) for pid in board["pids"].values())
+            board["alive"] = all(self._runs_here(pid) for pid in board["pids"].values())
         state["up"] = bool(state["boards"]) and all(b["alive"] for b in state["boards"])
         return state
 
-    def up(self, heap="256K", modem=None, card=None, boards=1, dialect="generic"):
-        """Start `boards` simulated boards, each with a simulated modem (or wired to `modem`, a port)."""
+    def recorded(self):
+        """bench.json as `up` wrote it, None if there is none; a damaged one is an UnreadableFileError."""
+        try:
+            state = json.loads(self.state_path.read_text())
+            if not all(isinstance(b["name"], str) and all(type(pid) is int for pid in b["pids"].values())
+                       for b in state["boards"]):
+                raise TypeError("a board without its name or process ids")
+            return state
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            raise UnreadableFileError(f"the state folder {self.dir} is a file: give --state a folder") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:  # ValueError: not JSON; the others: not its shape
+            raise UnreadableFileError(f"the simulated bench's state file {self.state_path} is damaged "
+                                      f"({getattr(e, 'strerror', None) or e})") from None
+
+    def _runs_here(self, pid):
+        """True if `pid` is alive and a part of this bench (not a process that got a recorded pid again)."""
+        home = _part_home(_cmdline(pid))
+        return home is not None and home.parent == self.dir and _alive(pid)
+
+    def running(self):
+        """{pid: board name} of every simulator process working in this bench's folder, found by their
+        command lines: what `down` stops when bench.json is gone or damaged, or a crash left behind."""
+        parts = {}
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                home = _part_home(_cmdline(entry.name))
+                if home is not None and home.parent == self.dir and _alive(entry.name):
+                    parts[int(entry.name)] = home.name
+        return parts
+
+    def up(self, heap="256K", modem=None, card=None, boards=1, dialect="generic", progress=None):
+        """Start `boards` simulated boards, each with a simulated modem (or wired to `modem`, a port).
+
+        `card`: the card image for the modem; it must exist (`safebench card new` makes one). Without it
+        each board gets a new card in its folder. `progress(text)` hears each stage."""
+        if card is not None and not Path(card).is_file():
+            raise BenchError(f"no card image at {card}: make one with `safebench card new --out {card}`, "
+                             "or leave out --card for a new card")
         if self.status()["boards"]:
             raise BenchError(f"a bench is already up in {self.dir}: run `safebench bench down` first")
         self.dir.mkdir(parents=True, exist_ok=True)
         state = {"boards": []}
         try:
             for i in range(boards):
-                state["boards"].append(self._start_board(f"sim{i}", heap, modem, card, dialect))
+                state["boards"].append(self._start_board(f"sim{i}", heap, modem, card, dialect, progress))
                 self._save(state)
         except BaseException:
             self._stop_all(state)
             raise
         return self.status()
 
-    def _start_board(self, name, heap, modem, card, dialect="generic"):
+    def _start_board(self, name, heap, modem, card, dialect="generic", progress=None):
         home = self.dir / name
         home.mkdir(exist_ok=True)
         board = {"name": name, "type": "unix_sim", "heap": heap, "flash": str(home / "flash"), "pids": {},
                  "log": str(home / "bench.log"), "dialect": dialect}
         try:
-            return self._start_parts(board, home, modem, card)
+            return self._start_parts(board, home, modem, card, progress or (lambda text: None))
         except BaseException:
             self._stop_all({"boards": [board]})
             raise
 
-    def _start_parts(self, board, home, modem, card):
-        py, pids, heap = sys.executable, board["pids"], board["heap"]
+    def _start_parts(self, board, home, modem, card, progress):
+        py, pids, heap, name = sys.executable, board["pids"], board["heap"], board["name"]
         if modem is None:
             card_path = Path(card).absolute() if card else home / "card.json"
             if not card_path.exists():
+                progress(f"{name}: making a new SIM card image, its certificate from the CA in {self.dir / 'ca'}")
                 provision.new_sim_card(card_path, self.dir / "ca")
             trace = home / "trace.jsonl"
+            progress(f"{name}: starting the simulated modem ({board['dialect']}) with the SIM {card_path}")
             m = _start([py, "-m", "safebench_simulator.modem", "--card", str(card_path), "--link", str(home / "modem"),
                         "--trace", str(trace), "--dialect", board["dialect"]], board["log"], self.attached)
             pids["modem"] = m["pid"]
             board.update(card=str(card_path), trace=str(trace), modem_control=m.get("control"))
             modem = m["port"]
         board["modem"] = modem
+        progress(f"{name}: starting the board (MicroPython unix port, heap {heap}), its UART 1 on {modem}")
         b = _start([py, "-m", "safebench_simulator.board", "--flash", board["flash"], "--link", str(home / "tty"),
                     "--uart1", modem, "--heap", heap, "--log", board["log"], "--modem-dialect", board["dialect"]],
                    board["log"], self.attached)
@@ -158,18 +225,26 @@ class SimulatedBench:
         return board
 
     def down(self):
-        """Stop everything `up` started; returns the names of the boards stopped."""
-        if not self.state_path.exists():
-            return []
-        state = json.loads(self.state_path.read_text())
+        """Stop everything `up` started; returns the names of the boards stopped. The processes are found
+        by their command lines too, so a damaged or lost bench.json still stops them all."""
+        try:
+            state = self.recorded() or {"boards": []}
+        except UnreadableFileError:
+            state = {"boards": []}
+        names = {b["name"]: None for b in state["boards"]}
         self._stop_all(state)
-        self.state_path.unlink(missing_ok=True)
-        return [b["name"] for b in state["boards"]]
+        for pid, name in self.running().items():
+            names[name] = None
+            _stop(pid)
+        if self.dir.is_dir():
+            self.state_path.unlink(missing_ok=True)
+        return list(names)
 
     def _stop_all(self, state):
         for board in state["boards"]:
             for pid in board["pids"].values():
-                _stop(pid)
+                if self._runs_here(pid):
+                    _stop(pid)
 
     def _save(self, state):
         tmp = self.state_path.with_suffix(".tmp")
@@ -184,4 +259,4 @@ class SimulatedBench:
                 if not b["alive"]:
                     raise BenchError(f"board {b['name']} of the bench in {self.dir} is not running")
                 return b
-        raise BenchError(f"no simulated board {name or ''} is up in {self.dir}: run `safebench bench up`")
+        raise BenchError(f"no simulated board {name + ' ' if name else ''}is up in {self.dir}: run `safebench bench up`")

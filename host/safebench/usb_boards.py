@@ -8,6 +8,7 @@ Every function that looks at the bus takes a `lister` (default `serial.tools.lis
 so tests can hand it records shaped like pyserial's ListPortInfo.
 """
 
+import logging
 import os
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from .board_definitions import board_family, board_type_for_name
 from .errors import BoardError, DeviceError, RpcError
+
+log = logging.getLogger(__name__)
 
 # (VID, PID) -> (board family, what it usually is); PID None matches any product of the vendor.
 KNOWN_USB = {
@@ -169,6 +172,7 @@ def _dtr_rts_reset(device):
 def mpremote(port, *command, timeout=20.0):
     """Run an mpremote command on `port`; returns its output, raises BoardError with its last line."""
     argv = [sys.executable, "-m", "mpremote", "connect", port, *command]
+    log.debug("running %r", argv)
     try:
         res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

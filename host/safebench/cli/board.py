@@ -7,14 +7,21 @@ from pathlib import Path
 from .. import deploy as deploy_mod
 from .. import usb_boards
 from ..device import Device
-from ..errors import BenchFileError, UsageError
-from .command import Command, add_bench_file, simulated_bench, target
+from ..errors import BenchFileError, PortBusyError, UnreadableFileError, UsageError
+from ..port_lock import PortLock
+from .command import Command, add_bench_file, target
 
 # ---- deploy --------------------------------------------------------------------------------------
 
 def _deploy_arguments(parser):
-    parser.add_argument("--sim-roles", help='JSON file naming where the SIM keeps what, e.g. {"signing_key": "0002"} '
-                                            "(default: the generic layout; on the simulated bench, its card's)")
+    parser.add_argument("--sim-roles", metavar="FILE",
+                        help='JSON file naming where the SIM keeps what, e.g. {"signing_key": "0002", "ca_cert": ""}, '
+                             "over what the firmware finds on the card (default: found on the card; "
+                             "docs/iotsafe.md §7)")
+    parser.add_argument("--network", metavar="FILE",
+                        help='JSON file of the SIM\'s network settings, e.g. {"apn": "iot.example", "registration_ms": '
+                             '180000}, over the board definition\'s (written as network.json, which later deploys keep; '
+                             "docs/hardware.md §8)")
     parser.add_argument("--features", type=_features, metavar="core,readings,...",
                         help=f"the firmware features to deploy, of {', '.join(deploy_mod.features())} (default: all; "
                              "core always); modules of the others are deleted from the board")
@@ -29,17 +36,25 @@ def _features(text):
 
 
 def _deploy(args):
-    from ..provision import bench_board_roles
-
     port, board_type = target(args)
-    if args.sim_roles:
-        roles = json.loads(Path(args.sim_roles).read_text())
-    elif not args.port and not args.board:
-        roles = bench_board_roles(simulated_bench(args).board())  # the simulated SIM: its card image says
-    else:
-        roles = None
-    res = deploy_mod.deploy(port, board_type, Path(args.state) / "build" / board_type, roles, args.features)
+    roles = _json_file("--sim-roles", args.sim_roles) if args.sim_roles else None  # else: found on the card
+    network = _json_file("--network", args.network) if args.network else None
+    res = deploy_mod.deploy(port, board_type, Path(args.state) / "build" / board_type, roles, args.features,
+                            progress=args.progress, network=network)
     return {"port": port, "board_type": board_type, **res}
+
+
+def _json_file(option, path):
+    """The JSON object in the file `option` names; one line if it is not there or not one."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise UnreadableFileError(f"cannot read the {option} file {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise UnreadableFileError(f"the {option} file {path} is not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise UnreadableFileError(f"the {option} file {path} is not a JSON object")
+    return value
 
 
 def _say_deployed(res):
@@ -59,7 +74,48 @@ def _info(args):
 
 def _say_info(res):
     return [f"{res['board']} on {res['port']}: firmware {res['firmware']}, MicroPython {res['micropython']}, "
-            f"{res['mem_free']} bytes free, SIM ICCID {res['sim']['iccid']}"]
+            f"{res['mem_free']} bytes free, SIM ICCID {res['sim']['iccid']}",
+            *(f"modem: {w}" for w in res["sim"].get("modem_warnings", ()))]  # set-up commands it refused
+
+
+# ---- modem ---------------------------------------------------------------------------------------
+
+def _modem_arguments(parser):
+    parser.add_argument("--attach", action="store_true",
+                        help="carry the bring-up out first (SIM, APN, registration, data context), as sockets do")
+    parser.add_argument("--timeout", type=_seconds, default=120.0,
+                        help="seconds to wait for the network registration with --attach (default 120)")
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds, more than 0 and at most 3600")
+    return value
+
+
+def _modem(args):
+    """The modem's bring-up, stage by stage (docs/protocol.md `modem.status`)."""
+    port, _ = target(args)
+    with Device(port) as dev:
+        dev.connect()
+        status = dev.call("modem.status", attach=args.attach, timeout_ms=int(args.timeout * 1000),
+                          timeout=args.timeout + 30)  # the board's own deadline answers first
+    return {"port": port, **status}
+
+
+def _say_modem(res):
+    stages, reg = res["stages"], res["registration"]
+    detail = {"registration": f" ({reg['state']}: stat {reg['stat']} by {reg['via']})" if reg["via"] else
+              " (the modem reports no registration)"}
+    return [*(f"{stage}: {stages[stage]}{detail.get(stage, '')}" for stage in STAGES if stages.get(stage) is not None),
+            f"APN: {res['apn'] or 'the network default'}", *(f"modem: {w}" for w in res["warnings"])]
+
+
+STAGES = ("at", "sim", "registration", "pdp")  # the bring-up's order
 
 
 # ---- flash ---------------------------------------------------------------------------------------
@@ -87,9 +143,10 @@ def _flash(args):
     except ValueError:
         raise UsageError(f"--offset {args.offset}: give a number, e.g. 0x1000") from None
     res = flash.flash(port, args.image, board_type, args.erase, offset, args.volume, args.timeout,
-                      progress=not args.json)
+                      progress=args.progress)
     if not args.no_deploy:
-        res["deploy"] = deploy_mod.deploy(res["port"], board_type, Path(args.state) / "build" / board_type)
+        res["deploy"] = deploy_mod.deploy(res["port"], board_type, Path(args.state) / "build" / board_type,
+                                          progress=args.progress)
     return res
 
 
@@ -115,12 +172,21 @@ def _boards(args):
     for b in found:
         b["alias"] = bench_file.alias_of(entries, b)
         if args.probe and (b["simulated"] or b["family"] in ("esp32", "rp2", "usb-uart")):
-            b["probe"] = usb_boards.probe(b["port"])
+            b["probe"] = _probe(b["port"])
             b.setdefault("board_type", (b["probe"].get("firmware") or {}).get("board_type"))
     res = {"boards": found, "not_connected": sorted(set(entries) - {b["alias"] for b in found})}
     if args.write_bench:
         res.update(bench_file.draft(found, args.write_bench))
     return res
+
+
+def _probe(port):
+    """usb_boards.probe, unless another command has the board: a probe would talk across its exchange."""
+    try:
+        with PortLock(port):
+            return usb_boards.probe(port)
+    except PortBusyError as e:
+        return {"error": str(e)}
 
 
 # ---- reset ---------------------------------------------------------------------------------------
@@ -134,6 +200,8 @@ COMMANDS = (
     Command(("deploy",), "compile the firmware and copy it to a board", _deploy, _deploy_arguments, _say_deployed,
             target=True),
     Command(("info",), "ask the firmware and the SIM who they are", _info, say=_say_info, target=True),
+    Command(("modem",), "the modem's bring-up: SIM, network registration, APN, data context", _modem,
+            _modem_arguments, _say_modem, target=True),
     Command(("flash",), "flash MicroPython to a real board, then deploy", _flash, _flash_arguments,
             lambda res: usb_boards.say("flash", res), target=True),
     Command(("boards",), "list connected boards (and the simulated bench's)", _boards, _boards_arguments,

@@ -2,15 +2,16 @@
 command talks to."""
 
 import argparse
+import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-
 from ..board_definitions import board_types
-from ..errors import UsageError
-from ..pki import CA_CERT
+from ..errors import UnreadableFileError, UntrustedCertificateError, UsageError
+from ..pki import CA_CERT, load_ca_cert
+from ..port_lock import PortLock
 from ..simulated_bench import SimulatedBench
 
 
@@ -41,15 +42,19 @@ class Command:
     add_arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
     say: Callable[[dict], list[str]] = _no_lines  # the lines printed without --json
     target: bool = False  # takes the board options: --port, --board-type, --board, --bench-file
+    streams: bool = False  # prints records as they come (--json: JSON lines); the result is the last line
 
 
 # ---- options shared by commands ------------------------------------------------------------------
 
 def common_options():
-    """--json and --state: given to the program and to every command."""
+    """--json, -v and --state: given to the program and to every command."""
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: the option may stand before or after the command without one overwriting the other.
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print the result as JSON (an error too: {\"error\": ..., \"type\": ...})")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug log on stderr: serial traffic, RPC requests, the tools run; progress as lines")
     common.add_argument("--state", default=argparse.SUPPRESS,
                         help="the bench's state folder (default $SAFEBENCH_STATE or .bench)")
     return common
@@ -77,15 +82,20 @@ def simulated_bench(args):
 
 
 def target(args, type_required=True):
-    """(port, board type) from --board ALIAS, --port/--board-type, or from the running simulated bench."""
+    """(port, board type) from --board ALIAS, --port/--board-type, or from the running simulated bench.
+
+    The port is this command's until it ends: a second command on it is refused (see port_lock)."""
     if args.board:
-        return _alias(args)
-    if args.port:
+        port, board_type = _alias(args)
+    elif args.port:
         if not args.board_type and type_required:
             raise UsageError("--port needs --board-type (one of: " + ", ".join(board_types()) + ")")
-        return args.port, args.board_type
-    board = simulated_bench(args).board()
-    return board["port"], args.board_type or board["type"]
+        port, board_type = args.port, args.board_type
+    else:
+        board = simulated_bench(args).board()
+        port, board_type = board["port"], args.board_type or board["type"]
+    args.held.enter_context(PortLock(port))
+    return port, board_type
 
 
 def _alias(args):
@@ -111,4 +121,54 @@ def ca_path(args):
 
 
 def ca(args):
-    return x509.load_pem_x509_certificate(ca_path(args).read_bytes())
+    """The CA certificate of ca_path, read and parsed; a file that is none is one line naming it."""
+    path = ca_path(args)
+    try:
+        return load_ca_cert(path)
+    except UnreadableFileError as e:
+        if args.ca or getattr(args, "alias_ca", None):
+            raise UnreadableFileError(f"{e}: give --ca FILE, the PEM certificate of the CA that issued the "
+                                      "SIM's certificate") from None
+        raise UnreadableFileError(f"{e}: the simulated bench's CA is damaged; restore it, or run "
+                                  f"`safebench bench down` and remove {args.state} to start afresh") from None
+
+
+@contextlib.contextmanager
+def checked_against(ca_file):
+    """A certificate the CA at `ca_file` did not issue: the rejection names that CA and what to do."""
+    try:
+        yield
+    except UntrustedCertificateError as e:
+        raise UntrustedCertificateError(f"{e}; checked against the CA at {ca_file}: give --ca FILE with the CA "
+                                        "that issued the SIM's certificate") from None
+
+
+# ---- progress on stderr --------------------------------------------------------------------------
+
+class Steps:
+    """How far long work is (`steps("deploying file 3 of 34: lib/apdu.mpy")`), on stderr: one line
+    redrawn in place on a terminal, one line per step with -v, nothing otherwise. Never on stdout,
+    which carries the result (--json)."""
+
+    def __init__(self, stream, in_place):
+        self.stream, self.in_place, self.shown = stream, in_place, False
+
+    def __call__(self, text):
+        self.stream.write(f"\r\x1b[K{text}" if self.in_place else f"{text}\n")
+        self.stream.flush()
+        self.shown = True
+
+    def end(self):
+        """Clear the redrawn line, so what the command prints afterwards starts clean."""
+        if self.in_place and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def progress(args, stream=None):
+    """The Steps this command reports its long work to, or None when they would not be shown."""
+    stream = stream or sys.stderr
+    tty = stream.isatty()
+    if not (tty or args.verbose):
+        return None
+    return Steps(stream, in_place=tty and not args.verbose)  # -v: log lines interleave with it

@@ -1,13 +1,17 @@
 """Commands on the SIM's identity: sign, provision, read, verify, tls, and the demo of them all."""
 
+import argparse
+import json
+import os
 import sys
+import time
 from pathlib import Path
 
 from .. import tls
 from ..device import Device
-from ..errors import UsageError
+from ..errors import UnreadableFileError, UsageError
 from ..signing import sign_and_verify
-from .command import Command, ca, ca_path, target
+from .command import Command, ca, ca_path, checked_against, target
 
 CA_HELP = "CA certificate (PEM) that must have issued the SIM's certificate"
 DEVICES_CA_HELP = "CA certificate (PEM) of the devices"
@@ -24,16 +28,24 @@ def _registry(args):
 def _sign_arguments(parser):
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--message", default="hello from safebench", help="text to sign")
-    what.add_argument("--hex", help="bytes to sign, in hex")
+    what.add_argument("--hex", type=_hex, help="bytes to sign, in hex")
     parser.add_argument("--ca", help=CA_HELP)
+
+
+def _hex(text):
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hex: give pairs of hex digits, e.g. 48656c6c6f") from None
 
 
 def _sign(args):
     port, _ = target(args)
-    message = bytes.fromhex(args.hex) if args.hex is not None else args.message.encode()
-    with Device(port) as dev:
+    message = args.hex if args.hex is not None else args.message.encode()
+    ca_cert = ca(args)  # before the board: a CA that is no certificate is refused without touching it
+    with Device(port) as dev, checked_against(ca_path(args)):
         dev.connect()
-        return {"port": port, **sign_and_verify(dev, message, ca(args))}
+        return {"port": port, **sign_and_verify(dev, message, ca_cert)}
 
 
 def _say_signed(res):
@@ -51,9 +63,10 @@ def _provision(args):
     from ..provision import register_device
 
     port, _ = target(args)
-    with Device(port) as dev:
+    ca_cert, registry = ca(args), _registry(args)
+    with Device(port) as dev, checked_against(ca_path(args)):
         dev.connect()
-        return {"port": port, **register_device(dev, ca(args), _registry(args))}
+        return {"port": port, **register_device(dev, ca_cert, registry)}
 
 
 def _say_registered(res):
@@ -62,39 +75,53 @@ def _say_registered(res):
 
 # ---- read | verify -------------------------------------------------------------------------------
 
+def _count(text):
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of readings") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count}: give 1 or more, or --follow to read until Ctrl-C")
+    return count
+
+
 def _read_arguments(parser):
-    parser.add_argument("--count", type=int, default=1, help="how many readings (default 1)")
+    how_many = parser.add_mutually_exclusive_group()
+    how_many.add_argument("--count", type=_count, default=1, help="how many readings (default 1)")
+    how_many.add_argument("--follow", action="store_true", help="keep reading until Ctrl-C")
     parser.add_argument("--out", help="append the readings to this file (base64 COSE, one per line)")
     parser.add_argument("--ca", help=DEVICES_CA_HELP)
 
 
 def _read(args):
-    """Take signed readings, check each as it arrives, and save them (base64 COSE, one per line)."""
+    """Take signed readings, check each as it arrives and print its verdict, and save them (base64 COSE,
+    one per line). The registry remembers what it accepted: a reading counts once."""
     import base64
+    import itertools
 
     from ..readings import check
 
     port, _ = target(args)
-    registry, devices_ca, verdicts = _registry(args), ca(args), []
-    last_seq = registry.last_seq()
+    registry, devices_ca = _registry(args), ca(args)
+    accepted, verdicts = registry.accepted(), _Verdicts(args)
     out = open(args.out, "a") if args.out else None
     try:
         with Device(port) as dev:
             dev.connect()
-            for _ in range(args.count):
+            for _ in itertools.count() if args.follow else range(args.count):
                 cose = bytes.fromhex(dev.call("reading")["cose"])
                 if out:
                     out.write(base64.b64encode(cose).decode() + "\n")
                     out.flush()
-                verdict = check(cose, registry, devices_ca, last_seq)
-                verdicts.append(verdict.as_dict())
-                if not args.json:  # each as it arrives: say() has nothing left to print
-                    print(_say_verdict(verdict.as_dict()), flush=True)
+                verdicts.add(check(cose, registry, devices_ca, accepted))
+    except KeyboardInterrupt:
+        if not args.follow:
+            raise
     finally:
         registry.save()
         if out:
             out.close()
-    return {"port": port, "readings": verdicts}
+    return {"port": port, **verdicts.summary(ca_path(args), registry.path)}
 
 
 def _verify_arguments(parser):
@@ -103,29 +130,76 @@ def _verify_arguments(parser):
 
 
 def _verify(args):
-    """Check saved readings against the registry; the exit status is 1 if any fails."""
-    import base64
+    """Check saved readings, each line on its own, printing each verdict as it is checked: signed by a
+    registered device, and each device's (epoch, seq) rising through the file, so a reading repeated or
+    fed again after newer ones is rejected. Exit status 1 if any is rejected, or none."""
+    from ..errors import ReadingError
+    from ..readings import check_lines
 
-    from ..readings import check
-
-    registry, devices_ca, last_seq = _registry(args), ca(args), {}
-    src = sys.stdin if args.file == "-" else open(args.file)
+    registry, devices_ca = _registry(args), ca(args)
+    accepted, verdicts = {}, _Verdicts(args)  # the file's own order: an audit, not the live stream's memory
+    name = "stdin" if args.file == "-" else args.file
+    src = sys.stdin.buffer if args.file == "-" else _open_readings(args.file)
+    size = os.fstat(src.fileno()).st_size if args.file != "-" else 0
+    progress = args.progress if not sys.stdout.isatty() else None  # on a terminal the verdicts show how far
+    shown = 0.0
     with src:
-        verdicts = [check(base64.b64decode(line), registry, devices_ca, last_seq).as_dict()
-                    for line in src if line.strip()]
-    return {"readings": verdicts, "failed": sum(not v["verified"] for v in verdicts)}
+        for number, verdict, done in check_lines(src, name, registry, devices_ca, accepted):
+            verdicts.add(verdict, line=number)
+            if progress and time.monotonic() - shown > 0.25:
+                shown = time.monotonic()
+                progress(f"verify: {verdicts.progress(done, size)}")
+    if not verdicts.count:
+        raise ReadingError(f"no readings in {name}: nothing verified")
+    return verdicts.summary(ca_path(args), registry.path)
+
+
+def _open_readings(path):
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise UnreadableFileError(f"no file of readings at {path}") from None
+    except OSError as e:
+        raise UnreadableFileError(f"cannot read the file of readings {path}: {e.strerror}") from None
+
+
+class _Verdicts:
+    """Each verdict printed as it comes (--json: one JSON object a line, flushed), and their tally."""
+
+    def __init__(self, args):
+        self.json, self.count, self.failed = args.json, 0, 0
+
+    def add(self, verdict, line=None):
+        v = verdict.as_dict() if line is None else {"line": line, **verdict.as_dict()}
+        self.count += 1
+        self.failed += not verdict.ok
+        print(json.dumps(v) if self.json else _say_verdict(v), flush=True)
+
+    def progress(self, done, size):
+        read = f"{done / 1e6:.1f} of {size / 1e6:.1f} MB, " if size else ""
+        return f"{read}{self.count} readings, {self.failed} rejected"
+
+    def summary(self, ca_file, registry_file):
+        """The result: its last JSON line with --json (the readings have no `verified` here)."""
+        return {"readings": self.count, "failed": self.failed, "ca": str(ca_file), "registry": str(registry_file)}
 
 
 def _say_verdict(v):
+    where = f"line {v['line']}: " if "line" in v else ""
+    status = "verified" if v["verified"] else f"REJECTED: {v['reason']}"
+    if v["seq"] is None and not v["iccid"]:  # not a reading of any known device
+        return where + status
     values = ", ".join(f"{x['name']}={x['value']:.2f} {x['unit']}" if isinstance(x["value"], float)
                        else f"{x['name']}={x['value']}" for x in v["values"])
-    status = "verified" if v["verified"] else f"REJECTED: {v['reason']}"
-    return f"seq {v['seq']} {v['iccid']} {values} [{status}]"
+    numbered = f"seq {v['seq']} of epoch {v['epoch']}" if v["seq"] is not None else ""
+    return where + " ".join(x for x in (numbered, v["iccid"], values, f"[{status}]") if x)
 
 
-def _say_verdicts(res):
-    return [_say_verdict(v) for v in res["readings"]] + [
-        f"{len(res['readings']) - res['failed']} of {len(res['readings'])} readings verified"]
+def _say_summary(res):
+    lines = [f"{res['readings'] - res['failed']} of {res['readings']} readings verified"]
+    if res["failed"]:
+        lines.append(f"checked against the CA at {res['ca']} and the registry {res['registry']}")
+    return lines
 
 
 # ---- tls -----------------------------------------------------------------------------------------
@@ -179,8 +253,10 @@ COMMANDS = (
     Command(("sign",), "have the SIM sign a message; verify it", _sign, _sign_arguments, _say_signed, target=True),
     Command(("provision",), "check the SIM's certificate against the CA and register the device", _provision,
             _provision_arguments, _say_registered, target=True),
-    Command(("read",), "take signed readings and check them", _read, _read_arguments, target=True),
-    Command(("verify",), "check saved readings; exit 1 if any fails", _verify, _verify_arguments, _say_verdicts),
+    Command(("read",), "take signed readings and check them; exit 1 if any fails", _read, _read_arguments,
+            _say_summary, target=True, streams=True),
+    Command(("verify",), "check saved readings; exit 1 if any fails", _verify, _verify_arguments, _say_summary,
+            streams=True),
     Command(("tls",), "TLS 1.3 from the board with the SIM's keys, to a host server or --connect", _tls,
             _tls_arguments, tls.say, target=True),
     Command(("demo",), "the whole path, on a simulated bench by default", _demo, _demo_arguments, target=True),

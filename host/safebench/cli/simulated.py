@@ -6,7 +6,7 @@ from safebench_simulator import modem_options
 from safebench_simulator import profile as card_profiles
 from safebench_simulator.dialects import DIALECTS
 
-from ..errors import UsageError
+from ..errors import UnreadableFileError, UsageError
 from .command import Command, Group, simulated_bench
 
 GROUPS = (
@@ -22,13 +22,14 @@ GROUPS = (
 def _bench_up_arguments(parser):
     parser.add_argument("--heap", default="256K", help="heap of a 32-bit board, e.g. 64K (default 256K)")
     parser.add_argument("--modem", help="wire the board to this modem serial port instead of a simulated modem")
-    parser.add_argument("--card", help="SIM card image for the simulated modem (default: a new one)")
+    parser.add_argument("--card", help="SIM card image for the simulated modem, made by `card new` (default: a new one)")
     parser.add_argument("--dialect", default="generic", choices=list(DIALECTS),
                         help="module the simulated modem behaves as (default generic)")
 
 
 def _bench_up(args):
-    state = simulated_bench(args).up(heap=args.heap, modem=args.modem, card=args.card, dialect=args.dialect)
+    state = simulated_bench(args).up(heap=args.heap, modem=args.modem, card=args.card, dialect=args.dialect,
+                                     progress=args.progress)
     return {"up": True, "boards": state["boards"]}
 
 
@@ -44,11 +45,18 @@ def _say_boards(res):
 
 
 def _bench_down(args):
-    return {"stopped": simulated_bench(args).down()}
+    bench = simulated_bench(args)
+    try:
+        bench.recorded()
+        damaged = {}
+    except UnreadableFileError as e:  # down stops the bench all the same: it finds the processes without it
+        damaged = {"damaged": f"{e}; found the processes by their command lines"}
+    return {"stopped": bench.down(), **damaged}
 
 
 def _say_stopped(res):
-    return [f"stopped: {', '.join(res['stopped']) or 'nothing was running'}"]
+    damaged = f" ({res['damaged']})" if res.get("damaged") else ""
+    return [f"stopped: {', '.join(res['stopped']) or 'nothing was running'}{damaged}"]
 
 
 def _bench_status(args):

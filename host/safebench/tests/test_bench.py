@@ -54,10 +54,13 @@ def test_dead_part_shows_in_status(tmp_path, no_leftovers):
 
 @pytest.mark.timeout(120)
 def test_cli_bench_json(run_cli, no_leftovers):
-    up = run_cli("bench", "up", "--json")
+    up = run_cli("bench", "up", "--json", "-v")  # -v: its stages on stderr, stdout only the result
     try:
         assert up.returncode == 0, up.stderr
         port = json.loads(up.stdout)["boards"][0]["port"]
+        stages = [line.split(":")[1].split()[:2] for line in up.stderr.splitlines() if line.startswith("sim0: ")]
+        assert stages == [["making", "a"], ["starting", "the"], ["starting", "the"]], up.stderr
+        assert "simulated modem (generic)" in up.stderr and "the board (MicroPython unix port, heap 256K)" in up.stderr
         status = json.loads(run_cli("--json", "bench", "status").stdout)
         assert status["up"] and status["boards"][0]["port"] == port
     finally:
@@ -110,3 +113,88 @@ def test_attached_bench_dies_with_its_owner(tmp_path, no_leftovers):
     while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids.values()):
         time.sleep(0.05)
     assert not any(os.path.exists(f"/proc/{p}") for p in pids.values())
+
+
+def _one_line(res, status, *words):
+    """A rejection: exit `status`, one line on stderr with all of `words`, no traceback."""
+    assert res.returncode == status and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1 and all(w in res.stderr for w in words), res.stderr
+
+
+def _running(pid):
+    """Alive and not a zombie (a part whose starter has exited is reaped by whoever adopted it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_up_refuses_a_card_that_is_not_there(run_cli, tmp_path, no_leftovers):
+    try:
+        _one_line(run_cli("bench", "up", "--card", "lost.json"), 1, "no card image at lost.json",
+                  "safebench card new --out lost.json")
+    finally:
+        run_cli("bench", "down")
+    assert not (tmp_path / "lost.json").exists() and not (tmp_path / "state").exists()
+
+
+def test_up_with_a_damaged_ca_starts_nothing(run_cli, tmp_path, no_leftovers):
+    ca = tmp_path / "state" / "ca"
+    ca.mkdir(parents=True)
+    (ca / "ca.pem").write_text("junk\n")
+    try:
+        _one_line(run_cli("bench", "up"), 1, f"{ca / 'ca.pem'} is not a PEM certificate", f"the CA in {ca} is damaged")
+    finally:
+        run_cli("bench", "down")
+    assert not (tmp_path / "state" / "bench.json").exists()
+
+
+@pytest.mark.timeout(120)
+def test_down_stops_a_bench_whose_state_file_is_damaged(run_cli, tmp_path, no_leftovers):
+    """A damaged bench.json: status says what to do, and down still stops every process of the bench."""
+    import os
+    import signal
+
+    state = tmp_path / "state"
+    up = run_cli("bench", "up")
+    pids = [pid for b in json.loads((state / "bench.json").read_text())["boards"] for pid in b["pids"].values()]
+    try:
+        assert up.returncode == 0, up.stderr
+        (state / "bench.json").write_text('{"boards": [{"name": "sim0", "pi')
+        _one_line(run_cli("bench", "status"), 1, f"state file {state / 'bench.json'} is damaged",
+                  "run `safebench bench down`")
+        _one_line(run_cli("info"), 1, "is damaged", "run `safebench bench down`")
+        down = run_cli("bench", "down")
+        assert down.returncode == 0 and down.stderr == "", down.stderr
+        assert down.stdout.startswith("stopped: sim0 (") and "damaged" in down.stdout and down.stdout.count("\n") == 1
+        assert not any(_running(pid) for pid in pids)
+        assert not (state / "bench.json").exists()
+    finally:
+        for pid in pids:  # without the fix nothing stops them: do it here (their VMs die with them)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_down_stops_only_processes_of_the_bench(tmp_path):
+    """A recorded pid that another process has now (the bench died, the pid was handed out again) is
+    left alone."""
+    import subprocess
+
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "bench.json").write_text(json.dumps({"boards": [{"name": "sim0", "pids": {"modem": other.pid}}]}))
+        bench = SimulatedBench(tmp_path)
+        assert bench.status()["boards"][0]["alive"] is False
+        assert bench.down() == ["sim0"]
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_state_folder_that_is_a_file(run_cli, tmp_path):
+    (tmp_path / "afile").write_text("")
+    _one_line(run_cli("bench", "status", "--state", "afile"), 1, f"the state folder {tmp_path / 'afile'} is a file")
