@@ -1,6 +1,6 @@
 # Feature manifest (micropython-lib style): what `safebench deploy` copies and a frozen build freezes.
 # tls: the `tls.echo` method, a TLS 1.3 client whose ECDHE and CertificateVerify run on the SIM.
-metadata(description="safebench tls: TLS 1.3 client with its keys in the SIM", version="0.2.0")
+metadata(description="safebench tls: TLS 1.3 client with its keys in the SIM", version="0.3.0")
 
 # require(), not include(): each manifest has its own metadata(), which MicroPython's manifestfile.py
 # accepts once per require()d package only. The firmware's folders are that library.

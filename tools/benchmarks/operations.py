@@ -8,12 +8,11 @@ firmware does not offer raises `NotAvailable`.
 """
 
 import contextlib
-import hashlib
 from binascii import unhexlify
 from dataclasses import dataclass
 from typing import Callable
 
-from safebench import verify
+from safebench import signing, verify
 from safebench.errors import RpcError
 from safebench.readings import check as check_reading
 from safebench.rpc_codes import INTERNAL_ERROR, METHOD_NOT_FOUND
@@ -21,7 +20,6 @@ from safebench.rpc_codes import INTERNAL_ERROR, METHOD_NOT_FOUND
 from . import lower_bounds as lb
 
 MESSAGE = bytes(range(100))  # "sign message": 100 bytes, hashed with SHA-256 on the board
-DIGEST = hashlib.sha256(b"safebench benchmark").digest()
 TLS_DATA = b"hello from the benchmark\n"
 TLS_TIMEOUT = 30.0  # s; the handshake takes well under a second on the simulated bench
 
@@ -100,9 +98,9 @@ def _check_cert(ctx, res):
     verify.certificate_chain(unhexlify(res["data"]), ctx.ca_cert)
 
 
-def _check_signature(message, prehashed):
+def _check_signature(message):
     def check(ctx, res):
-        verify.raw_signature(ctx.cert, message, unhexlify(res["signature"]), prehashed=prehashed)
+        signing.check_signature(ctx.cert, message, unhexlify(res["signature"]))
     return check
 
 
@@ -169,9 +167,7 @@ OPERATIONS = [
     Operation("read_cert", "certificate read (file 02)", _call("sim.read_file", file="02"), _check_cert,
               lambda f, card, timing: lb.read_file(f.cert_len, card)),
     Operation("sign_message", f"sign message ({len(MESSAGE)} B)", _call("sim.sign", message=MESSAGE.hex()),
-              _check_signature(MESSAGE, False), lambda f, card, timing: lb.sign_message(f.message_len, card, timing)),
-    Operation("sign_hash", "sign hash", _call("sim.sign", hash=DIGEST.hex()), _check_signature(DIGEST, True),
-              lambda f, card, timing: lb.sign_hash(card)),
+              _check_signature(MESSAGE), lambda f, card, timing: lb.sign_message(f.message_len, card, timing)),
     Operation("reading", "signed reading", _call("reading"), _check_reading,
               lambda f, card, timing: lb.signed_reading(card)),
     Operation("tls_handshake", "TLS 1.3 handshake", _tls_request, _tls_check,

@@ -1,6 +1,6 @@
 """`make bench`: the benchmark suite on simulated benches (docs/benchmarks.md).
 
-    python -m benchmarks.run [--runs 5] [--ops sim_info,sign_hash,...] [--no-heap] [--no-scale]
+    python -m benchmarks.run [--runs 5] [--ops sim_info,sign_message,...] [--no-heap] [--no-scale]
         [--boards 1,2,4,8] [--seconds 5] [--heap-range 16:256:4] [--update-baseline] [--check]
 
 Writes `.bench/results.json` and `.bench/results.md` (`--out`), prints the table. Benches live in

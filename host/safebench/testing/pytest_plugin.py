@@ -1,19 +1,31 @@
 """pytest plugin for the HIL suite: the same tests on a simulated bench (default) or on a real board.
 
-Fixtures: `simulated_bench` (the simulated bench, or None on real hardware), `board` (port and board type, with
-the firmware deployed once per session), `device` (a connected JSON-RPC link), `ca_cert` (the CA
+Fixtures: `simulated_bench` (the simulated bench, or None on real hardware), `board` (name, port and board
+type, with the firmware deployed once per session), `device` (a connected JSON-RPC link), `ca_cert` (the CA
 the SIM's certificate must chain to), `fault` (the simulated modem's fault control), `own_board` (a
-simulated board of a test's own, for other heaps, dialects and SIMs). The serial log
-and the AT/APDU trace of a failing test are attached to its report. `--sim-boards N` spreads the
-tests over N simulated boards: each pytest-xdist worker brings up its own.
+simulated board of a test's own, for other heaps, dialects and SIMs). `--sim-boards N` spreads the tests
+over N simulated boards: each pytest-xdist worker brings up its own.
+
+The options and the bench file are checked when the session starts: a mistake in them is one usage error,
+not one error per test; so is a board that cannot be brought up or deployed to. Each test's board is a
+property of its JUnit record (`board`), and a failing test's serial log and AT/APDU trace are attached to
+its report: as sections on the terminal, as properties (`serial_log`, `trace`) with `--junitxml`.
 """
 
+import os
 from pathlib import Path
 
 import pytest
 
 # The rig is imported by the fixtures that use it: as an entry point this plugin is loaded into every
 # pytest run of the environment, and a suite that asks nothing of it should not pay for it.
+
+DEFAULT_HEAP = "256K"
+TRACE_LINES = 300  # the trace's last lines a failing test's report carries
+_REAL_BOARD = pytest.StashKey()  # the config's: the real board this session runs on, or None
+_WATCHED = pytest.StashKey()  # an item's: the boards whose log and trace its report carries if it fails
+_ATTACHED = pytest.StashKey()  # an item's: True once a failing report carries them
+_SESSION_BOARD = pytest.StashKey()  # the config's: what the `board` fixture returned
 
 
 def pytest_addoption(parser):
@@ -23,7 +35,7 @@ def pytest_addoption(parser):
     group.addoption("--bench-file", "--bench", dest="bench_file", help="bench file (YAML) of real boards; with -n N, each xdist worker takes one board")
     group.addoption("--board-type", help="board definition (boards/*.py) of the --port board")
     group.addoption("--ca", help="CA certificate (PEM) that issued the real SIM's certificate")
-    group.addoption("--heap", default="256K", help="heap of the simulated board (default 256K)")
+    group.addoption("--heap", help=f"heap of the simulated board (default {DEFAULT_HEAP})")
     group.addoption("--sim-boards", type=int, default=0, metavar="N",
                     help="run on N simulated boards in parallel (pytest-xdist: one board per worker)")
 
@@ -31,7 +43,13 @@ def pytest_addoption(parser):
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
     n = config.getoption("--sim-boards")
-    if n and not hasattr(config, "workerinput"):  # set xdist's own options, whichever hook runs first
+    if not n:
+        return
+    if n < 0:
+        raise pytest.UsageError(f"--sim-boards {n}: give a number of simulated boards, 1 or more")
+    if not config.pluginmanager.hasplugin("xdist"):
+        raise pytest.UsageError("--sim-boards needs pytest-xdist (pip install pytest-xdist)")
+    if not hasattr(config, "workerinput"):  # set xdist's own options, whichever hook runs first
         config.option.numprocesses = n
         config.option.dist = "load"
         config.option.tx = ["popen"] * n
@@ -39,31 +57,104 @@ def pytest_cmdline_main(config):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "simulated_only: needs the simulated bench (its files or faults)")
+    config.stash[_REAL_BOARD] = _checked_options(config)
 
 
-def _real_board(config):
-    """(port, board type, CA path) of the real board this session (or xdist worker) runs on, or None."""
+def _checked_options(config):
+    """The real board this session (or xdist worker) runs on ({"name", "port", "type", "ca"}: its CA
+    certificate or None), or None for the simulated bench; a mistake in the options or the bench file
+    is a pytest.UsageError, one line before any test runs."""
+    alias, bench_path, port, board_type, ca, heap, sim_boards = (config.getoption(o) for o in (
+        "--board", "--bench-file", "--port", "--board-type", "--ca", "--heap", "--sim-boards"))
+    if not (alias or bench_path or port):
+        for given, option in ((board_type, "--board-type"), (ca, "--ca")):
+            if given:
+                raise pytest.UsageError(f"{option} describes a real board: give it with --port (or --board)")
+        if heap:
+            _check_heap(heap)
+        return None
+    for given, option in ((heap, "--heap"), (sim_boards, "--sim-boards")):
+        if given:
+            raise pytest.UsageError(f"{option} is for simulated boards, not the real board of "
+                                    f"{'--port' if port else '--board/--bench-file'}")
+    if port and (alias or bench_path):
+        raise pytest.UsageError("give --port PORT --board-type TYPE, or --board ALIAS of the bench file, not both")
+    from safebench.errors import SafebenchError
+
+    try:
+        board = _real_board(config, alias, bench_path, port, board_type)
+        board["ca"] = _load_ca(ca or board["ca"])
+        return board
+    except SafebenchError as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+def _check_heap(heap):
+    from safebench_simulator.board import heapsize_arg
+
+    try:
+        heapsize_arg(heap)
+    except ValueError as e:
+        raise pytest.UsageError(f"--heap: {e}") from None
+
+
+def _real_board(config, alias, bench_path, port, board_type):
     from safebench import bench_file
+    from safebench.board_definitions import board_types
+    from safebench.errors import UsageError
 
-    alias, bench_path, port = (config.getoption(o) for o in ("--board", "--bench-file", "--port"))
     if alias:
         entry, port = bench_file.lookup(alias, bench_path)
-        return port, entry.type, config.getoption("--ca") or entry.ca
+        return {"name": alias, "port": port, "type": entry.type, "ca": entry.ca}
     if bench_path:
         entries = [e for _, e in sorted(bench_file.load(bench_path).items())]
-        worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
-        entry = entries[int(worker[2:]) % len(entries)]
-        return bench_file.find_port(entry), entry.type, config.getoption("--ca") or entry.ca
-    if port:
-        if not config.getoption("--board-type"):
-            pytest.exit("--port needs --board-type", returncode=4)
-        return port, config.getoption("--board-type"), config.getoption("--ca")
-    return None
+        worker = getattr(config, "workerinput", None)
+        # each xdist worker takes one board; the controller checks every board a worker will take
+        indexes = [int(worker["workerid"][2:])] if worker else range(getattr(config.option, "numprocesses", 0) or 1)
+        taken = [entries[i % len(entries)] for i in indexes]
+        ports = [bench_file.find_port(e) for e in taken]
+        return {"name": taken[0].alias, "port": ports[0], "type": taken[0].type, "ca": taken[0].ca}
+    if not board_type:
+        raise UsageError(f"--port {port} needs --board-type (one of {', '.join(board_types())})")
+    if board_type not in board_types():
+        raise UsageError(f"--board-type {board_type}: no such board definition (one of {', '.join(board_types())})")
+    if not os.path.exists(port):
+        raise UsageError(f"--port {port}: no such port")
+    return {"name": None, "port": port, "type": board_type, "ca": None}
+
+
+def _load_ca(path):
+    """The CA certificate at `path` (--ca, or the bench file's sim: ca:); None: none given."""
+    if not path:
+        return None
+    from cryptography import x509
+
+    from safebench.errors import UsageError
+
+    try:
+        return x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except OSError as e:
+        raise UsageError(f"CA certificate {path}: {e.strerror}") from None
+    except ValueError:
+        raise UsageError(f"CA certificate {path}: not a PEM certificate (-----BEGIN CERTIFICATE-----)") from None
+
+
+def _or_stop_session(request, what, action):
+    """action(), or, when it fails, the first test's one-line error and the session's end (each xdist
+    worker stops on its own): a board the session cannot use is one error, not the same one per test."""
+    from safebench.errors import SafebenchError
+
+    try:
+        return action()
+    except SafebenchError as e:
+        error = e
+    request.session.shouldstop = what
+    pytest.fail(f"{what}: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def real_board(request):
-    return _real_board(request.config)
+    return request.config.stash[_REAL_BOARD]
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +165,8 @@ def simulated_bench(request, real_board, tmp_path_factory):
         yield None
         return
     b = SimulatedBench(tmp_path_factory.mktemp("bench"), attached=True)
-    b.up(heap=request.config.getoption("--heap"))
+    _or_stop_session(request, "cannot bring up the simulated bench",
+                     lambda: b.up(heap=request.config.getoption("--heap") or DEFAULT_HEAP))
     try:
         yield b
     finally:
@@ -82,18 +174,21 @@ def simulated_bench(request, real_board, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def board(simulated_bench, real_board, tmp_path_factory):
+def board(request, simulated_bench, real_board, tmp_path_factory):
+    """{"name" (None for a --port board), "port", "type"} (and "trace" on the simulated bench) of the
+    session's board, deployed."""
     from safebench import deploy
-    from safebench.provision import bench_board_roles
 
     if real_board:
-        port, board_type, _ = real_board
+        board = {k: real_board[k] for k in ("name", "port", "type")}
     else:
         b = simulated_bench.board()
-        port, board_type = b["port"], b["type"]
-    roles = bench_board_roles(simulated_bench.board()) if simulated_bench else None
-    deploy.deploy(port, board_type, tmp_path_factory.mktemp("build"), roles)
-    return {"port": port, "type": board_type}
+        board = {"name": b["name"], "port": b["port"], "type": b["type"], "trace": b.get("trace")}
+    # no sim.json: the firmware finds the SIM's roles on the card, on simulated boards as on real ones
+    _or_stop_session(request, f"cannot deploy the firmware to {_describe(board)}",
+                     lambda: deploy.deploy(board["port"], board["type"], tmp_path_factory.mktemp("build")))
+    request.config.stash[_SESSION_BOARD] = board
+    return board
 
 
 @pytest.fixture(scope="session")
@@ -102,10 +197,11 @@ def ca_cert(simulated_bench, real_board):
 
     from safebench.pki import CA_CERT
 
-    path = real_board[2] if real_board else simulated_bench.dir / "ca" / CA_CERT
-    if not path:
-        pytest.skip("give --ca (or sim: ca: in the bench file) for a real board's SIM")
-    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+    if real_board:
+        if real_board["ca"] is None:
+            pytest.skip("give --ca (or sim: ca: in the bench file) for a real board's SIM")
+        return real_board["ca"]
+    return x509.load_pem_x509_certificate((simulated_bench.dir / "ca" / CA_CERT).read_bytes())
 
 
 @pytest.fixture
@@ -113,7 +209,7 @@ def device(request, board):
     from safebench.device import Device
 
     dev = Device(board["port"])
-    request.node._safebench_device = dev
+    _watch(request.node, board, dev)
     try:
         dev.connect()
         yield dev
@@ -129,24 +225,25 @@ def simulated(simulated_bench):
 
 
 @pytest.fixture
-def own_board(simulated, tmp_path):
+def own_board(request, simulated, tmp_path):
     """start(heap=, dialect=, card=, state=) -> (bench, board, device): a simulated board of the test's own
     (a heap, modem dialect or SIM the session's board does not have), deployed and connected; stopped after."""
     from safebench import deploy
     from safebench.device import Device
-    from safebench.provision import bench_board_roles
     from safebench.simulated_bench import SimulatedBench
 
     started = []
 
-    def start(heap="256K", dialect="generic", card=None, state=None):
+    def start(heap=DEFAULT_HEAP, dialect="generic", card=None, state=None):
         bench = SimulatedBench(state or tmp_path / f"own{len(started)}", attached=True)
         started.append(bench)
         bench.up(heap=heap, dialect=dialect, card=card)
         board = bench.board()
-        deploy.deploy(board["port"], board["type"], bench.dir / "build", bench_board_roles(board))
+        _watch(request.node, board)
+        deploy.deploy(board["port"], board["type"], bench.dir / "build")
         dev = Device(board["port"])
         started.append(dev)
+        _watch(request.node, board, dev)
         dev.connect()
         return bench, board, dev
 
@@ -177,30 +274,71 @@ def fault(simulated):
                 control.sim_insert()
 
 
+# ---- what a test's report carries ----------------------------------------------------------------
+
+def _watch(item, board, device=None):
+    """Name `board` in the item's JUnit record, and remember where its trace stands, so that if the test
+    fails its report carries the board's serial log (from `device`) and the AT lines and APDUs since."""
+    watched = item.stash.setdefault(_WATCHED, [])
+    for w in watched:
+        if w["board"]["port"] == board["port"]:
+            w["device"] = w["device"] or device
+            return
+    trace = board.get("trace")
+    start = Path(trace).stat().st_size if trace and Path(trace).exists() else 0
+    watched.append({"board": board, "device": device, "trace": trace, "start": start})
+    item.user_properties.append(("board", _describe(board)))
+
+
+def _describe(board):
+    """"sim0 (unix_sim) on .../tty"; a --port board has no name: "picow_bg95 on /dev/ttyACM0"."""
+    what = f"{board['name']} ({board['type']})" if board["name"] else board["type"]
+    return f"{what} on {board['port']}"
+
+
+def _attach(item, report, title, name, text):
+    """`text` as a section of the report (the terminal's) and a property of the test (the JUnit record's:
+    pytest writes the properties its last report carries, so the item's list is extended as well)."""
+    report.sections.append((title, text))
+    report.user_properties.append((name, text))
+    item.user_properties.append((name, text))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
-    """Remember where the modem trace stood, so a failing test's AT lines and APDUs can be attached.
-    Only tests that use the simulated bench are touched: other projects' tests never see this plugin."""
-    result = yield
-    bench = getattr(item, "funcargs", {}).get("simulated_bench")
-    trace = bench.board().get("trace") if bench else None
-    if trace:
-        item._safebench_trace = (trace, Path(trace).stat().st_size if Path(trace).exists() else 0)
-    return result
+    """A test that uses the session's board without a device still names it. Only tests that use the
+    HIL fixtures are touched: other projects' tests never see this plugin."""
+    try:
+        return (yield)
+    finally:
+        board = getattr(item, "funcargs", {}).get("board")
+        if board is not None and board is item.config.stash.get(_SESSION_BOARD, None):
+            _watch(item, board)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    if not report.failed:
+    watched = item.stash.get(_WATCHED, [])
+    if not report.failed or not watched or item.stash.get(_ATTACHED, False):
         return report
-    dev = getattr(item, "_safebench_device", None)
-    if dev is not None:
-        report.sections.append(("board serial log", b"\n".join(dev.log).decode(errors="replace")))
-    trace, start = getattr(item, "_safebench_trace", (None, 0))
-    if trace and Path(trace).exists():
-        with open(trace, "rb") as f:
-            f.seek(start)
-            lines = f.read().decode(errors="replace").splitlines()
-        report.sections.append(("AT/APDU trace", "\n".join(lines[-300:])))
+    item.stash[_ATTACHED] = True  # once: a test failing in call and teardown carries them once
+    for w in watched:
+        name = _describe(w["board"])  # with its port: a test's own boards are all called sim0
+        if w["device"] is not None:
+            log = b"\n".join(w["device"].log).decode(errors="replace")
+            _attach(item, report, f"serial log of {name}", "serial_log", log)
+        trace = _trace_since(w["trace"], w["start"])
+        if trace is not None:
+            _attach(item, report, f"AT/APDU trace of {name}", "trace", trace)
     return report
+
+
+def _trace_since(path, start):
+    """The last TRACE_LINES lines written to the trace at `path` since offset `start`, or None."""
+    if not path or not Path(path).exists():
+        return None
+    with open(path, "rb") as f:
+        f.seek(start)
+        lines = f.read().decode(errors="replace").splitlines()
+    return "\n".join(lines[-TRACE_LINES:])

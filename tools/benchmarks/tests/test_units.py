@@ -195,7 +195,7 @@ def test_baseline_needs_heap_minimums(tmp_path):
 
 def test_committed_baseline_is_well_formed():
     doc = baseline.load()
-    assert {"sign_hash", "reading", "read_cert", "sim_info"} <= set(doc["operations"])
+    assert {"sign_message", "reading", "read_cert", "sim_info"} <= set(doc["operations"])
     for values in doc["operations"].values():
         assert all(isinstance(values[f], int) and values[f] > 0 for f in (*baseline.ABSOLUTE, *baseline.RELATIVE))
 
