@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +43,26 @@ def run_cli(tmp_path, safebench_executable):
         return subprocess.run([safebench_executable, *args], capture_output=True, text=True, timeout=timeout,
                               cwd=tmp_path, env=env)
     return run
+
+
+@pytest.fixture
+def start_cli(tmp_path, safebench_executable):
+    """start(*args, state=): the CLI started in the test's tmp_path (a Popen with stdout and stderr piped), with
+    SIGINT at its default, as a terminal's Ctrl-C finds it: a runner started in the background may ignore
+    SIGINT, and a child would inherit that. Killed at the end of the test if it still runs."""
+    started = []
+
+    def start(*args, state=None):
+        proc = subprocess.Popen([safebench_executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                cwd=tmp_path, env=dict(os.environ, SAFEBENCH_STATE=str(state or tmp_path / "state")),
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.communicate()
 
 
 @pytest.fixture(scope="module")

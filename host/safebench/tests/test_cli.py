@@ -32,16 +32,10 @@ def test_demo(run_cli, no_leftovers):
 
 
 @pytest.mark.timeout(120)
-def test_ctrl_c_during_demo_leaves_nothing(tmp_path, no_leftovers, safebench_executable):
-    import os
+def test_ctrl_c_during_demo_leaves_nothing(tmp_path, no_leftovers, start_cli):
     import signal
-    import subprocess
 
-    # A terminal's Ctrl-C finds SIGINT at its default; a runner started in the background may ignore it,
-    # and a child would inherit that.
-    demo = subprocess.Popen([safebench_executable, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
-                            env=dict(os.environ, SAFEBENCH_STATE=str(tmp_path / "state")),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    demo = start_cli("demo")
     for line in demo.stdout:
         if b"Deploying" in line:  # the bench is up: interrupt in the middle of the work
             break
@@ -143,10 +137,8 @@ def test_read_count_must_be_a_positive_number(run_cli, count):
 
 
 @pytest.mark.timeout(180)
-def test_read_streams_verdicts_and_fails_when_they_do(run_cli, simulated_board, tmp_path, safebench_executable):
-    import os
+def test_read_streams_verdicts_and_fails_when_they_do(run_cli, start_cli, simulated_board, tmp_path):
     import signal
-    import subprocess
 
     state = tmp_path / "state"
     (state / "ca").mkdir(parents=True)
@@ -158,15 +150,12 @@ def test_read_streams_verdicts_and_fails_when_they_do(run_cli, simulated_board, 
     assert [r.get("verified") for r in records] == [False, False, None] and records[-1]["failed"] == 2
     assert "run `safebench provision`" in records[0]["reason"]
     assert run_cli("provision", *options).returncode == 0
-    follow = subprocess.Popen([safebench_executable, "read", "--follow", "--json", *options], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=dict(os.environ, SAFEBENCH_STATE=str(state)))
-    try:
-        streamed = [json.loads(follow.stdout.readline()) for _ in range(2)]  # each as it arrives
-        follow.send_signal(signal.SIGINT)
-        out, err = follow.communicate(timeout=60)
-    finally:
-        follow.kill()
+    follow = start_cli("read", "--follow", "--json", *options, state=state)
+    streamed = [json.loads(follow.stdout.readline()) for _ in range(2)]  # each as it arrives
+    follow.send_signal(signal.SIGINT)
+    out, err = follow.communicate(timeout=60)
     assert follow.returncode == 0, err
+    out = out.decode()
     assert all(r["verified"] for r in streamed) and streamed[1]["seq"] == streamed[0]["seq"] + 1
     summary = json.loads(out.splitlines()[-1])
     assert summary["failed"] == 0 and summary["readings"] >= 2
