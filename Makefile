@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit hil clean tls-tools bench
+.PHONY: venv demo test lint unit hil clean tls-tools bench rp2040js
 
 venv: $(STAMP)
 
@@ -20,7 +20,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 
-test: lint tls-tools
+test: lint tls-tools rp2040js
 	$(BIN)/python -m pytest -q
 
 # TLS servers the interop tests run (Debian openssl, gnutls-bin): installed once, only when missing and
@@ -31,8 +31,23 @@ tls-tools:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin >/dev/null; \
 	  else echo "note: install Debian openssl and gnutls-bin for the TLS interop tests"; fi; }
 
-hil: venv tls-tools
+hil: venv tls-tools rp2040js
 	$(BIN)/python -m pytest -q hil_tests
+
+# The emulated Pico (host/safebench_simulator/rp2040): Node.js from Debian when missing (as root with apt),
+# then rp2040js at the version its package-lock.json pins, by `npm ci`, again only when the lock changed.
+RP2040 := host/safebench_simulator/rp2040
+RP2040_STAMP := $(RP2040)/node_modules/.installed
+
+rp2040js: $(RP2040_STAMP)
+
+$(RP2040_STAMP): $(RP2040)/package.json $(RP2040)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "note: install Debian nodejs and npm for the emulated Pico's tests"; fi; }
+	@if command -v npm >/dev/null; then \
+	  cd $(RP2040) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; fi
 
 # The benchmark suite (docs/benchmarks.md): the table on stdout, .bench/results.json and .bench/results.md.
 # BENCH_ARGS="--update-baseline" rewrites tools/benchmarks/baseline.json; "--no-heap --no-scale" is quick.
@@ -40,4 +55,4 @@ bench: venv
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .bench build
+	rm -rf $(VENV) .bench build $(RP2040)/node_modules

@@ -48,7 +48,7 @@ def micropython_command():
     return str(exe) if exe.exists() else shutil.which("micropython") or "micropython"
 
 
-def _die_with_parent():
+def die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
@@ -77,8 +77,8 @@ class Vm:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             try:
-                _die_with_parent()
-                _make_raw(0)
+                die_with_parent()
+                make_raw(0)
                 os.execve(argv[0], argv, env)
             finally:
                 os._exit(127)
@@ -105,7 +105,7 @@ class Vm:
         self.wait()
 
 
-def _make_raw(fd):
+def make_raw(fd):
     """A board's USB serial has no line discipline: no echo, no signals, no newline translation."""
     tty.setraw(fd)
     attrs = termios.tcgetattr(fd)
@@ -122,7 +122,7 @@ class BoardSupervisor:
         self.modem_dialect = modem_dialect
         self.flash.mkdir(parents=True, exist_ok=True)
         self.client, slave = pty.openpty()
-        _make_raw(slave)
+        make_raw(slave)
         self._slave = slave  # kept open so the client closing its end never gives us EIO
         self.port = os.ttyname(slave)
         self.link = Path(link) if link else None

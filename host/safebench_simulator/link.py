@@ -21,7 +21,7 @@ class Uart:
     """The modem's end of the serial line: a file descriptor and the name clients open."""
 
     def __init__(self, fd: int, name: str, keep_fd: int | None = None):
-        self.fd, self.name, self._keep_fd = fd, name, keep_fd
+        self.fd, self.name, self.keep_fd = fd, name, keep_fd
         os.set_blocking(fd, False)  # a client that stops reading must not block us
 
     @classmethod
@@ -51,10 +51,10 @@ class Uart:
         return cls(fd, path)
 
     def close(self) -> None:
-        for fd in (self.fd, self._keep_fd):
+        for fd in (self.fd, self.keep_fd):
             if fd is not None:
                 os.close(fd)
-        self.fd = self._keep_fd = None
+        self.fd = self.keep_fd = None
 
 
 class Outbox:
@@ -101,7 +101,7 @@ def serve(modem, uart: Uart, control=None) -> None:
                                               None if ready else outbox.timeout(now))
         now = time.monotonic()
         if uart.fd in readable:
-            data = _read(uart.fd)
+            data = read_available(uart.fd)
             if data:
                 outbox.add(modem.receive(data), now)
         if any(s in readable for s in sockets):
@@ -113,7 +113,8 @@ def serve(modem, uart: Uart, control=None) -> None:
             outbox.write(uart.fd)
 
 
-def _read(fd: int) -> bytes:
+def read_available(fd: int) -> bytes:
+    """What the pty `fd` has now, b"" if nothing (never blocks)."""
     try:
         data = os.read(fd, 4096)
     except BlockingIOError:
