@@ -1,4 +1,5 @@
-"""The simulated bench: boards (unix-port VMs on ptys) wired to simulated modems with IoT SAFE SIMs.
+"""The simulated bench: boards (unix-port VMs on ptys, or emulated Picos running official MicroPython
+images) wired to simulated modems with IoT SAFE SIMs.
 
 Each part runs as its own background process (`safebench_simulator.board`, `safebench_simulator.modem`), so the
 bench outlives the command that started it, as plugged-in hardware does; `.bench/bench.json` says
@@ -20,7 +21,14 @@ from . import provision
 from .errors import BenchError, UnreadableFileError
 
 STATE_FILE = "bench.json"
-PARTS = ("safebench_simulator.modem", "safebench_simulator.board")  # the modules of its processes
+DEFAULT_HEAP = "256K"  # the unix-port board's when none is asked for
+PARTS = ("safebench_simulator.modem", "safebench_simulator.board",  # the modules of its processes
+         "safebench_simulator.rp2040.pico")
+# Boards that run emulated (rp2040js): board type -> (the UART its definition opens for the modem, its modem's dialect)
+EMULATED = {"pico_waveshare_sim7080g": (0, "simcom")}
+IMAGES_ENV = "SAFEBENCH_RP2040_IMAGES"
+DEFAULT_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "emulation" / "rp2040"  # beside the checkout
+DEFAULT_IMAGE, BOOTROM = "RPI_PICO-v1.28.0.uf2", "rp2040-bootrom-b1.bin"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 PR_SET_PDEATHSIG = 1
@@ -95,6 +103,8 @@ def _part_home(argv):
     no part of a simulated bench (a modem started by hand, anything else)."""
     if "unixboard/sim_boot.py" in " ".join(argv[:-1]):  # the VM: its last argument is the board's flash
         return Path(argv[-1]).parent
+    if "rp2040/harness.js" in " ".join(argv[:2]) and "--flash" in argv[:-1]:  # the emulated Pico's chip
+        return Path(argv[argv.index("--flash") + 1]).parent
     if len(argv) > 3 and argv[1] == "-m" and argv[2] in PARTS and "--link" in argv[:-1]:
         return Path(argv[argv.index("--link") + 1]).parent
     return None
@@ -169,11 +179,21 @@ class SimulatedBench:
                     parts[int(entry.name)] = home.name
         return parts
 
-    def up(self, heap="256K", modem=None, card=None, boards=1, dialect="generic", progress=None):
+    def up(self, heap=None, modem=None, card=None, boards=1, dialect=None, progress=None, board_type=None,
+           firmware=None):
         """Start `boards` simulated boards, each with a simulated modem (or wired to `modem`, a port).
 
         `card`: the card image for the modem; it must exist (`safebench card new` makes one). Without it
-        each board gets a new card in its folder. `progress(text)` hears each stage."""
+        each board gets a new card in its folder. `board_type`: one of EMULATED for emulated Picos running
+        `firmware` (default: the v1.28.0 image of the images folder); default the unix port.
+        `heap`: the unix-port board's (default DEFAULT_HEAP). `dialect`: the simulated modem's (default: the
+        board's). `progress(text)` hears each stage."""
+        if heap is not None and board_type is not None:
+            raise BenchError("an emulated Pico has the heap its MicroPython image gives it: no heap for it")
+        heap = heap or DEFAULT_HEAP
+        if board_type is not None and board_type not in EMULATED:
+            raise BenchError(f"no emulated board of type {board_type}: one of {', '.join(EMULATED)}")
+        images = emulated_images(firmware) if board_type else None
         if card is not None and not Path(card).is_file():
             raise BenchError(f"no card image at {card}: make one with `safebench card new --out {card}`, "
                              "or leave out --card for a new card")
@@ -183,25 +203,31 @@ class SimulatedBench:
         state = {"boards": []}
         try:
             for i in range(boards):
-                state["boards"].append(self._start_board(f"sim{i}", heap, modem, card, dialect, progress))
+                state["boards"].append(self._start_board(f"sim{i}", heap, modem, card, dialect, progress,
+                                                         board_type, images))
                 self._save(state)
         except BaseException:
             self._stop_all(state)
             raise
         return self.status()
 
-    def _start_board(self, name, heap, modem, card, dialect="generic", progress=None):
+    def _start_board(self, name, heap, modem, card, dialect=None, progress=None, board_type=None, images=None):
         home = self.dir / name
         home.mkdir(exist_ok=True)
-        board = {"name": name, "type": "unix_sim", "heap": heap, "flash": str(home / "flash"), "pids": {},
-                 "log": str(home / "bench.log"), "dialect": dialect}
+        board = {"name": name, "type": board_type or "unix_sim", "heap": heap, "flash": str(home / "flash"),
+                 "pids": {}, "log": str(home / "bench.log"),
+                 "dialect": dialect or (EMULATED[board_type][1] if board_type else "generic")}
+        if board_type:
+            board.update(emulated=True, heap=None, flash=str(home / "flash.img"))
+            image, _, chosen = images
+            board["firmware"] = _flashed_image(home, image, chosen)
         try:
-            return self._start_parts(board, home, modem, card, progress or (lambda text: None))
+            return self._start_parts(board, home, modem, card, progress or (lambda text: None), images)
         except BaseException:
             self._stop_all({"boards": [board]})
             raise
 
-    def _start_parts(self, board, home, modem, card, progress):
+    def _start_parts(self, board, home, modem, card, progress, images=None):
         py, pids, heap, name = sys.executable, board["pids"], board["heap"], board["name"]
         if modem is None:
             card_path = Path(card).absolute() if card else home / "card.json"
@@ -216,11 +242,24 @@ class SimulatedBench:
             board.update(card=str(card_path), trace=str(trace), modem_control=m.get("control"))
             modem = m["port"]
         board["modem"] = modem
+        if board.get("emulated"):
+            return self._start_pico(board, home, modem, images[1], progress)
         progress(f"{name}: starting the board (MicroPython unix port, heap {heap}), its UART 1 on {modem}")
         b = _start([py, "-m", "safebench_simulator.board", "--flash", board["flash"], "--link", str(home / "tty"),
                     "--uart1", modem, "--heap", heap, "--log", board["log"], "--modem-dialect", board["dialect"]],
                    board["log"], self.attached)
         pids["board"] = b["pid"]
+        board.update(port=b["link"], device=b["port"])
+        return board
+
+    def _start_pico(self, board, home, modem, bootrom, progress):
+        uart = EMULATED[board["type"]][0]
+        progress(f"{board['name']}: starting the emulated Pico ({Path(board['firmware']).name}), its UART {uart} "
+                 f"on {modem}")
+        b = _start([sys.executable, "-m", "safebench_simulator.rp2040.pico", "--bootrom", str(bootrom),
+                    "--flash", board["flash"], "--firmware", board["firmware"], "--link", str(home / "tty"),
+                    f"--uart{uart}", modem], board["log"], self.attached)
+        board["pids"]["board"] = b["pid"]
         board.update(port=b["link"], device=b["port"])
         return board
 
@@ -260,3 +299,37 @@ class SimulatedBench:
                     raise BenchError(f"board {b['name']} of the bench in {self.dir} is not running")
                 return b
         raise BenchError(f"no simulated board {name + ' ' if name else ''}is up in {self.dir}: run `safebench bench up`")
+
+
+def emulated_images(firmware=None):
+    """(MicroPython image, boot ROM, whether `firmware` chose the image) for an emulated Pico: `firmware`,
+    else the v1.28.0 image of the folder $SAFEBENCH_RP2040_IMAGES names (default ../shared/emulation/rp2040/
+    beside the checkout); the B1 boot ROM always from that folder."""
+    from safebench_simulator.rp2040.pico import harness_missing
+
+    missing = harness_missing()
+    if missing:
+        raise BenchError(f"cannot emulate a Pico here: {missing}")
+    folder = Path(os.environ.get(IMAGES_ENV) or DEFAULT_IMAGES)
+    image = Path(firmware) if firmware else folder / DEFAULT_IMAGE
+    if not image.is_file():
+        raise BenchError(f"no MicroPython image for the emulated Pico at {image}: give --firmware or set "
+                         f"{IMAGES_ENV} to the folder of {DEFAULT_IMAGE} and {BOOTROM}")
+    if not (folder / BOOTROM).is_file():
+        raise BenchError(f"no RP2040 boot ROM at {folder / BOOTROM}: set {IMAGES_ENV} to the folder holding it")
+    return image.absolute(), (folder / BOOTROM).absolute(), bool(firmware)
+
+
+def _flashed_image(home, image, chosen):
+    """The image the board's flash holds: `image` for a new flash, else the one it was made from (the flash
+    persists across down and up, as a real board keeps what was flashed onto it); a `chosen` image other
+    than that one is refused rather than silently not run."""
+    record, flash = home / "flash.img.firmware", home / "flash.img"
+    if flash.exists() and record.exists():
+        held = record.read_text().strip()
+        if chosen and held != str(image):
+            raise BenchError(f"the flash of {home.name} ({flash}) holds {Path(held).name}: remove it to start "
+                             f"from {image.name}")
+        return held
+    record.write_text(f"{image}\n")
+    return str(image)

@@ -236,7 +236,7 @@ def _tls(args):
 
 def _demo_arguments(parser):
     parser.add_argument("--ca", help="CA certificate (PEM) of a real board's SIM")
-    parser.add_argument("--heap", default="256K", help="heap of the simulated board (default 256K)")
+    parser.add_argument("--heap", help="heap of the simulated board (default 256K)")
 
 
 def _demo(args):

@@ -20,16 +20,26 @@ GROUPS = (
 # ---- bench up | down | status --------------------------------------------------------------------
 
 def _bench_up_arguments(parser):
-    parser.add_argument("--heap", default="256K", help="heap of a 32-bit board, e.g. 64K (default 256K)")
+    parser.add_argument("--heap", help="heap of the unix-port board, as a 32-bit board's, e.g. 64K (default 256K; "
+                                       "not with --emulate: a Pico has the heap its image gives it)")
     parser.add_argument("--modem", help="wire the board to this modem serial port instead of a simulated modem")
     parser.add_argument("--card", help="SIM card image for the simulated modem, made by `card new` (default: a new one)")
-    parser.add_argument("--dialect", default="generic", choices=list(DIALECTS),
-                        help="module the simulated modem behaves as (default generic)")
+    parser.add_argument("--dialect", choices=list(DIALECTS),
+                        help="module the simulated modem behaves as (default: the board's; generic for the unix port)")
+    parser.add_argument("--board-type", help="with --emulate: the board to emulate (pico_waveshare_sim7080g)")
+    parser.add_argument("--emulate", action="store_true",
+                        help="an emulated Pico (rp2040js) running an official MicroPython image, of --board-type")
+    parser.add_argument("--firmware", help="with --emulate: the MicroPython UF2 image for a new flash (default: the "
+                                           "v1.28.0 image in $SAFEBENCH_RP2040_IMAGES or ../shared/emulation/rp2040/)")
 
 
 def _bench_up(args):
+    if args.emulate != bool(args.board_type):
+        raise UsageError("--emulate needs --board-type (pico_waveshare_sim7080g), and --board-type needs --emulate")
+    if args.firmware and not args.emulate:
+        raise UsageError("--firmware is for an emulated board: add --emulate --board-type pico_waveshare_sim7080g")
     state = simulated_bench(args).up(heap=args.heap, modem=args.modem, card=args.card, dialect=args.dialect,
-                                     progress=args.progress)
+                                     progress=args.progress, board_type=args.board_type, firmware=args.firmware)
     return {"up": True, "boards": state["boards"]}
 
 
@@ -39,8 +49,8 @@ def _say_boards(res):
     lines = []
     for b in res["boards"]:
         state = "running" if b.get("alive", True) else "NOT running"
-        lines.append(f"{b['name']}: {state}, serial port {b['port']} ({b['device']}), heap {b['heap']}, "
-                     f"modem {b['modem']}")
+        kind = f"emulated {b['type']} ({Path(b['firmware']).name})" if b.get("emulated") else f"heap {b['heap']}"
+        lines.append(f"{b['name']}: {state}, serial port {b['port']} ({b['device']}), {kind}, modem {b['modem']}")
     return lines
 
 

@@ -20,7 +20,6 @@ import pytest
 # The rig is imported by the fixtures that use it: as an entry point this plugin is loaded into every
 # pytest run of the environment, and a suite that asks nothing of it should not pay for it.
 
-DEFAULT_HEAP = "256K"
 TRACE_LINES = 300  # the trace's last lines a failing test's report carries
 _REAL_BOARD = pytest.StashKey()  # the config's: the real board this session runs on, or None
 _WATCHED = pytest.StashKey()  # an item's: the boards whose log and trace its report carries if it fails
@@ -35,7 +34,7 @@ def pytest_addoption(parser):
     group.addoption("--bench-file", "--bench", dest="bench_file", help="bench file (YAML) of real boards; with -n N, each xdist worker takes one board")
     group.addoption("--board-type", help="board definition (boards/*.py) of the --port board")
     group.addoption("--ca", help="CA certificate (PEM) that issued the real SIM's certificate")
-    group.addoption("--heap", help=f"heap of the simulated board (default {DEFAULT_HEAP})")
+    group.addoption("--heap", help="heap of the simulated board (default 256K)")
     group.addoption("--sim-boards", type=int, default=0, metavar="N",
                     help="run on N simulated boards in parallel (pytest-xdist: one board per worker)")
 
@@ -166,7 +165,7 @@ def simulated_bench(request, real_board, tmp_path_factory):
         return
     b = SimulatedBench(tmp_path_factory.mktemp("bench"), attached=True)
     _or_stop_session(request, "cannot bring up the simulated bench",
-                     lambda: b.up(heap=request.config.getoption("--heap") or DEFAULT_HEAP))
+                     lambda: b.up(heap=request.config.getoption("--heap")))
     try:
         yield b
     finally:
@@ -234,7 +233,7 @@ def own_board(request, simulated, tmp_path):
 
     started = []
 
-    def start(heap=DEFAULT_HEAP, dialect="generic", card=None, state=None):
+    def start(heap=None, dialect="generic", card=None, state=None):
         bench = SimulatedBench(state or tmp_path / f"own{len(started)}", attached=True)
         started.append(bench)
         bench.up(heap=heap, dialect=dialect, card=card)

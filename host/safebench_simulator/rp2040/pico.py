@@ -41,7 +41,7 @@ def node_command():
     return shutil.which("node") or "node"
 
 
-def harness_ready():
+def harness_missing():
     """Why the harness cannot run here, or None when node and rp2040js are installed."""
     if not shutil.which("node"):
         return "node is not installed (make installs Debian's nodejs)"
@@ -149,17 +149,19 @@ class PicoSupervisor:
 
 
 class _Wire:
-    """Bytes both ways between a UART's stream socket (the harness) and its serial port."""
+    """Bytes both ways between a UART's stream socket (the harness) and its serial port. When the port
+    goes away (its modem stopped or unplugged), the UART's line is silent and what the guest sends is
+    lost, as on a Pico whose modem is gone: the board itself runs on."""
 
     def __init__(self, sock, fd):
         self.sock, self.fd = sock, fd
         self.to_port = self.to_uart = b""
 
     def readable(self):
-        return [fd for fd, held in ((self.sock, self.to_port), (self.fd, self.to_uart)) if not held]
+        return [fd for fd, held in ((self.sock, self.to_port), (self.fd, self.to_uart)) if not held and fd is not None]
 
     def writable(self):
-        return [fd for fd, held in ((self.fd, self.to_port), (self.sock, self.to_uart)) if held]
+        return [fd for fd, held in ((self.fd, self.to_port), (self.sock, self.to_uart)) if held and fd is not None]
 
     def service(self, readable, writable):
         if self.sock in readable:
@@ -167,10 +169,15 @@ class _Wire:
                 self.to_port += self.sock.recv(65536)
             except BlockingIOError:
                 pass
-        if self.fd in readable:
-            self.to_uart += read_available(self.fd)
-        if self.fd in writable:
-            self.to_port = self.to_port[_write(self.fd, self.to_port):]
+            if self.fd is None:
+                self.to_port = b""
+        try:
+            if self.fd in readable:
+                self.to_uart += read_available(self.fd)
+            if self.fd in writable:
+                self.to_port = self.to_port[_write(self.fd, self.to_port):]
+        except OSError:  # ENODEV, EIO: the port went away
+            self.fd, self.to_port = None, b""
         if self.sock in writable:
             self.to_uart = self.to_uart[_write(self.sock.fileno(), self.to_uart):]
 

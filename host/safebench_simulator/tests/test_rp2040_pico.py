@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from safebench_simulator.rp2040.pico import harness_ready
+from safebench_simulator.rp2040.pico import harness_missing
 
 REPO = Path(__file__).resolve().parents[3]
 IMAGES = Path(os.environ.get("SAFEBENCH_RP2040_IMAGES", REPO.parent / "shared" / "emulation" / "rp2040"))
@@ -25,8 +25,8 @@ ARMV6M = 4  # mpy's native architecture number for armv6m
 FIRMWARE = {"RPI_PICO-20231227-v1.22.0.uf2": ((1, 22, 0), 2), "RPI_PICO-v1.28.0.uf2": ((1, 28, 0), 3)}
 
 pytestmark = pytest.mark.skipif(
-    harness_ready() is not None or not BOOTROM.exists(),
-    reason=harness_ready() or f"no RP2040 images in {IMAGES} (set SAFEBENCH_RP2040_IMAGES)")
+    harness_missing() is not None or not BOOTROM.exists(),
+    reason=harness_missing() or f"no RP2040 images in {IMAGES} (set SAFEBENCH_RP2040_IMAGES)")
 
 
 @pytest.fixture
