@@ -2,6 +2,7 @@
 # set-up commands a modem refuses, and the bring-up of a data connection stage by stage.
 import sys
 
+from expect import raises
 from fakeuart import FakeUART
 
 OK = b"\r\nOK\r\n"
@@ -21,14 +22,6 @@ def _modem(driver, replies, board=_Board):
     sys.modules["board"] = board
     uart = FakeUART(replies)
     return driver(ATChannel(uart)), uart
-
-
-def _raises(fn, kind):
-    try:
-        fn()
-    except kind as e:
-        return e
-    raise AssertionError("no %s" % kind.__name__)
 
 
 def test_cclk_to_utc():
@@ -81,7 +74,7 @@ def test_no_answer_is_the_at_stage():
     from modem import Modem
 
     modem, _ = _modem(Modem, [])
-    e = _raises(lambda: modem.ready(attempts=2, wait_ms=20), ATTimeout)
+    e = raises(ATTimeout, lambda: modem.ready(attempts=2, wait_ms=20))
     assert e.data == {"stage": "at"} and "no answer to AT" in str(e)
 
 
@@ -120,15 +113,15 @@ def test_each_failed_stage_is_named():
         pass
 
     modem, _ = _modem(Modem, [OK, OK, OK, b"\r\n+CME ERROR: 10\r\n"], NoApn)
-    e = _raises(lambda: bring_up(modem), BringUpError)
+    e = raises(BringUpError, lambda: bring_up(modem))
     assert e.data == {"stage": "sim", "cme": 10} and "SIM not inserted" in str(e)
     modem, uart = _modem(Modem, [OK, OK, OK, _info(b"+CPIN: READY"), OK, _info(b"+CEREG: 0,3"), b"\r\nERROR\r\n"])
-    e = _raises(lambda: bring_up(modem, timeout_ms=0), BringUpError)
+    e = raises(BringUpError, lambda: bring_up(modem, timeout_ms=0))
     assert e.stage == "registration" and "CEREG: registration denied" in str(e)
     assert uart.commands()[3:] == [b"AT+CPIN?", b'AT+CGDCONT=1,"IP","iot.example"', b"AT+CEREG?", b"AT+CREG?"]
     modem, _ = _modem(Quectel, [OK, OK, OK, _info(b"+CPIN: READY"), _info(b"+CEREG: 0,1"), OK,
                                 b"\r\n+CME ERROR: 30\r\n"], NoApn)
-    e = _raises(modem.attach, BringUpError)
+    e = raises(BringUpError, modem.attach)
     assert e.data == {"stage": "pdp", "cme": 30} and not modem.attached
 
 
@@ -156,10 +149,10 @@ def test_network_json_overrides_the_board_definition():
         assert (got["apn"], got["registration_ms"], got["auth"]) == ("sim.example", 5000, 0)
         with open(path, "w") as f:
             f.write('{"apn": 5}')
-        assert "apn=5: not a str" in str(_raises(lambda: network_settings.load(path), ValueError))
+        assert "apn=5: not a str" in str(raises(ValueError, lambda: network_settings.load(path)))
         with open(path, "w") as f:
             f.write('{"apm": "typo"}')
-        assert "no network setting apm" in str(_raises(lambda: network_settings.load(path), ValueError))
+        assert "no network setting apm" in str(raises(ValueError, lambda: network_settings.load(path)))
     finally:
         import os
 

@@ -5,6 +5,7 @@ import hashlib
 import sim_rpc
 import sim_session
 from apdu import CardError
+from expect import raises
 from jsonrpc import RpcError
 from simroles import NoRoleError, Roles
 
@@ -44,14 +45,6 @@ def _session(card=None, **ids):
     return card
 
 
-def _raises(exc, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except exc as e:
-        return e
-    raise AssertionError("no %s" % exc.__name__)
-
-
 def test_sign_covers_the_context_and_the_message():
     card = _session()
     res = sim_rpc.sim_sign(message=SIG_STRUCTURE.hex())
@@ -74,15 +67,15 @@ def test_context_is_never_the_start_of_a_reading_or_a_tls_signature():
 
 def test_sign_takes_no_digest():
     _session()
-    _raises(TypeError, sim_rpc.sim_sign, hash="00" * 32)  # the server answers "bad params"
-    assert "message" in str(_raises(RpcError, sim_rpc.sim_sign))
+    raises(TypeError, sim_rpc.sim_sign, hash="00" * 32)  # the server answers "bad params"
+    assert "message" in str(raises(RpcError, sim_rpc.sim_sign))
 
 
 def test_raw_signature_apdus_are_refused():
     card = _session()
     init = "002A00010D840101A1010391020001920104"  # Compute Signature Init, key 01, pad-and-sign
     for apdu in (init, "002B8001229E20" + "00" * 32):
-        e = _raises(RpcError, sim_rpc.sim_apdu, apdu)
+        e = raises(RpcError, sim_rpc.sim_apdu, apdu)
         assert "sim.sign" in str(e)
     assert card.signed == []
 
@@ -94,8 +87,8 @@ def test_keygen_defaults_to_the_ephemeral_key():
 
 def test_keygen_without_a_key_pair_says_so():
     _session(ephemeral_key=None)
-    e = _raises(NoRoleError, sim_rpc.sim_keygen)
+    e = raises(NoRoleError, sim_rpc.sim_keygen)
     assert e.data == {"role": "ephemeral_key"} and "name the key" in str(e)
     _session(FakeCard(keygen_sw=0x6A82))
-    e = _raises(CardError, sim_rpc.sim_keygen, key="07")
+    e = raises(CardError, sim_rpc.sim_keygen, key="07")
     assert e.sw == 0x6A82 and "07 is not a key pair of this SIM" in str(e)

@@ -5,6 +5,7 @@ import struct
 import time
 
 import tcp
+from expect import raises
 
 _SO_LINGER = 13  # Linux: SO_LINGER {on, 0 s} makes close() send a reset
 
@@ -23,20 +24,12 @@ def _free_port():
     raise AssertionError("no free port")
 
 
-def _fails(kind, fn):
-    try:
-        fn()
-    except kind as e:
-        return e
-    raise AssertionError("no %s" % kind.__name__)
-
-
 def test_silent_server_times_out_at_the_deadline():
     srv, port = _free_port()  # listening, never accepting: the connect completes, no byte ever comes
     try:
         sock = tcp.connect("127.0.0.1", port, 80)
         t0 = time.ticks_ms()
-        e = _fails(tcp.NetworkTimeout, lambda: sock.readinto(bytearray(5)))
+        e = raises(tcp.NetworkTimeout, lambda: sock.readinto(bytearray(5)))
         waited = time.ticks_diff(time.ticks_ms(), t0)
         assert 70 <= waited < 1000, waited
         assert e.code == -32024 and str(e) == "no data from 127.0.0.1:%d within 80 ms" % port, str(e)
@@ -68,7 +61,7 @@ def test_data_and_end_of_stream():
 def test_refused():
     srv, port = _free_port()
     srv.close()  # nothing listens there now
-    e = _fails(tcp.ConnectionRefused, lambda: tcp.connect("127.0.0.1", port, 1000))
+    e = raises(tcp.ConnectionRefused, lambda: tcp.connect("127.0.0.1", port, 1000))
     assert e.code == -32021 and str(e) == "connection refused by 127.0.0.1:%d" % port
 
 
@@ -79,7 +72,7 @@ def test_reset_by_the_peer():
         peer, _ = srv.accept()
         peer.setsockopt(socket.SOL_SOCKET, _SO_LINGER, struct.pack("ii", 1, 0))
         peer.close()
-        e = _fails(tcp.ConnectionReset, lambda: sock.readinto(bytearray(4)))
+        e = raises(tcp.ConnectionReset, lambda: sock.readinto(bytearray(4)))
         assert e.code == -32022 and str(e) == "connection reset by 127.0.0.1:%d" % port
         sock.close()
     finally:
@@ -87,5 +80,5 @@ def test_reset_by_the_peer():
 
 
 def test_no_such_host():
-    e = _fails(tcp.HostNotFound, lambda: tcp.connect("no-such-host.invalid", 443, 1000))
+    e = raises(tcp.HostNotFound, lambda: tcp.connect("no-such-host.invalid", 443, 1000))
     assert e.code == -32023 and str(e) == "no such host no-such-host.invalid"
