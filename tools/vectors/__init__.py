@@ -8,32 +8,29 @@ import pytest
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "firmware" / "tests" / "vectors"
 
 
-class Vectors:
-    """firmware/tests/vectors, the one vectors folder: file paths, and the records of its ``.txt`` files.
+def _firmware_reader():
+    """firmware/tests/tvectors.py, the one reader of the records (it runs in MicroPython and CPython alike)."""
+    import importlib.util
 
-    A ``.txt`` file holds records of ``name = value`` lines separated by blank lines, ``#`` comments; values
-    are hex, except ``result`` (text, e.g. P or F) and ``tlen`` (decimal). The firmware's tests read the same
-    files in MicroPython with firmware/tests/tvectors.py.
-    """
+    spec = importlib.util.spec_from_file_location("tvectors", VECTORS_DIR.parent / "tvectors.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Vectors:
+    """firmware/tests/vectors, the one vectors folder: file paths, and the records of its ``.txt`` files
+    (records of ``name = value`` lines, read by firmware/tests/tvectors.py, which the firmware's tests use
+    in MicroPython)."""
+
+    def __init__(self):
+        self._reader = _firmware_reader()
 
     def path(self, name):
         return VECTORS_DIR / name
 
     def load(self, name):
-        records, current = [], {}
-        for line in self.path(name).read_text().splitlines() + [""]:
-            line = line.strip()
-            if line.startswith("#"):
-                continue
-            if not line:
-                if current:
-                    records.append(current)
-                current = {}
-                continue
-            key, _, value = line.partition("=")
-            key, value = key.strip(), value.strip()
-            current[key] = value if key == "result" else int(value) if key == "tlen" else bytes.fromhex(value)
-        return records
+        return self._reader.load(name)
 
 
 @pytest.fixture(scope="session")
