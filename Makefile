@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit hil clean tls-tools bench rp2040js
+.PHONY: venv demo test lint unit hil hil-emulated clean tls-tools bench rp2040js
 
 venv: $(STAMP)
 
@@ -22,6 +22,15 @@ lint: venv
 
 test: lint tls-tools rp2040js
 	$(BIN)/python -m pytest -q
+	@$(MAKE) --no-print-directory hil-emulated
+
+# The HIL suite on two emulated Picos, one per MicroPython image (docs/hardware.md §1.5), the tests shared
+# between them: only where the images are (CI seeds them: .ci/run), as the emulator is slow (~1/4 real speed).
+EMU_IMAGES ?= 1.28.0,1.22.0
+hil-emulated: venv rp2040js
+	@if $(BIN)/python -c 'import sys; from safebench_simulator.rp2040 import images; sys.exit(not all(images.release_image(r) for r in "$(EMU_IMAGES)".split(",")))'; then \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider hil_tests --emu-boards 2 --emu-firmware $(EMU_IMAGES); \
+	else echo "note: no RP2040 images $(EMU_IMAGES) in the images folder: the HIL suite on emulated Picos did not run (python -m safebench_simulator.rp2040.images fetch)"; fi
 
 # TLS servers the interop tests run (Debian openssl, gnutls-bin): installed once, only when missing and
 # apt can run (CI runs as root); otherwise the tests that need gnutls-serv say they were skipped.

@@ -97,11 +97,14 @@ def test_readings_never_repeat_a_sequence_number_through_faults(device, fault):
     assert seqs == sorted(set(seqs))
 
 
-@pytest.mark.parametrize("late", [lambda f: f.delay(4500), lambda f: f.split(chunk=1, gap_ms=150)],
-                         ids=["delayed", "split-slowly"])
-def test_after_a_late_reply_every_command_gets_its_own_answer(device, fault, ca_cert, late):
+@pytest.mark.parametrize("split", [False, True], ids=["late", "late-in-pieces"])
+def test_after_a_late_reply_every_command_gets_its_own_answer(device, fault, ca_cert, split):
     first = sign_and_verify(device, b"before", ca_cert)
-    late(fault)  # the next reply comes after its command's 3 s timeout
+    # The next reply comes after its command's 3 s timeout: held until the board sends again (a wall-clock
+    # delay would not do on an emulated Pico, which spins through a UART timeout at a quarter of real speed).
+    fault.hold()
+    if split:
+        fault.split(chunk=1, gap_ms=20)
     with pytest.raises(RpcError) as e:
         device.call("modem.time")
     assert e.value.code == E_AT_TIMEOUT
@@ -147,7 +150,10 @@ def test_a_vanished_modem_is_a_timeout_not_a_busy_loop(own_board):
         with pytest.raises(RpcError) as e:
             answer.result()
     assert e.value.code == E_AT_TIMEOUT
-    assert spent <= 10, f"the board used {spent} of {os.sysconf('SC_CLK_TCK')} clock ticks waiting for 1 s"
+    # An emulated Pico's process is the emulator, which wakes for each of the guest's 1 ms sleeps; spinning,
+    # it would use them all.
+    limit = 50 if board.get("emulated") else 10
+    assert spent <= limit, f"the board used {spent} of {os.sysconf('SC_CLK_TCK')} clock ticks waiting for 1 s"
     assert dev.call("info")["firmware"]  # still serving
     with pytest.raises(RpcError) as e:
         dev.call("sim.info", timeout=30)

@@ -1,7 +1,6 @@
 """Signed readings: COSE_Sign1 by the SIM, checked on the host with pycose and cryptography."""
 
 import base64
-from pathlib import Path
 
 import cbor2
 import pytest
@@ -47,10 +46,10 @@ def test_replay_is_rejected(device, registry, ca_cert):
     assert not verdict.ok and verdict.reason.startswith("replay: seq")
 
 
-def _wipe(board_files):
+def _wipe(board_files, device):
     """What `safebench flash --erase` and a deploy again leave of the board's data: nothing."""
-    for path in Path(board_files).glob("seq.*"):
-        path.unlink()
+    board_files(device.port).remove("seq.")
+    device.reboot()
 
 
 def _file(path, readings):
@@ -64,12 +63,12 @@ def _verify_file(path, registry, ca_cert):
         return [v for _, v, _ in check_lines(f, path.name, registry, ca_cert, {})]
 
 
-def test_a_wiped_board_never_makes_old_readings_valid_again(simulated, device, registry, ca_cert, tmp_path):
+def test_a_wiped_board_never_makes_old_readings_valid_again(simulated, device, registry, ca_cert, tmp_path,
+                                                           board_files):
     accepted = registry.accepted()  # what `read` keeps across the wipe
     before = [device.call("reading") for _ in range(3)]
     assert all(check(bytes.fromhex(r["cose"]), registry, ca_cert, accepted).ok for r in before)
-    _wipe(simulated.board()["flash"])
-    device.reboot()
+    _wipe(board_files, device)
     after = [device.call("reading") for _ in range(3)]
     assert [r["seq"] for r in after] == [1, 2, 3]  # numbered from 1 again, under the same SIM key ...
     assert after[0]["epoch"] > before[-1]["epoch"]  # ... in a later epoch
@@ -102,12 +101,11 @@ def test_kid_is_the_certificate_hash(device, registry):
     assert kid in registry.devices
 
 
-def test_without_network_time_a_new_count_numbers_nothing(simulated, device, fault):
+def test_without_network_time_a_new_count_numbers_nothing(simulated, device, fault, board_files):
     from safebench import rpc_codes
     from safebench.errors import RpcError
 
-    _wipe(simulated.board()["flash"])
-    device.reboot()
+    _wipe(board_files, device)
     device.call("sim.info", objects=False)
     device.call("sim.read_file")  # the SIM session is up: the reading's first AT command is the clock's
     fault.cme(3)  # AT+CCLK? answers "operation not allowed": the network has not set the clock

@@ -186,11 +186,13 @@ class ATChannel:
         mv[:got] = self._mv[:got]
         self._consume(got)
         while got < n:
-            k = self.uart.readinto(mv[got:n])
+            k = self.uart.readinto(mv[got:n]) if self.uart.any() else 0
             if k:
                 got += k
             elif time.ticks_diff(deadline, time.ticks_ms()) < 0:
                 raise ATTimeout("payload cut short: %d of %d bytes" % (got, n))
+            else:
+                time.sleep_ms(1)
         return n
 
     def _consume(self, k):
@@ -198,16 +200,21 @@ class ATChannel:
         self._len -= k
 
     def _fill(self, deadline):
-        """Read more from the UART into the buffer; False at the deadline."""
+        """Read more from the UART into the buffer; False at the deadline.
+
+        While nothing has arrived the core sleeps a millisecond at a time instead of waiting inside
+        the UART's read timeout, which on the rp2 port spins: a wait for the modem costs no CPU time."""
         if self._len == _LINE_MAX:
             self._len = 0  # an over-long line: it is noise
         while True:
-            n = self.uart.readinto(self._mv[self._len:])
-            if n:
-                self._len += n
-                return True
+            if self.uart.any():
+                n = self.uart.readinto(self._mv[self._len:])
+                if n:
+                    self._len += n
+                    return True
             if time.ticks_diff(deadline, time.ticks_ms()) < 0:
                 return False
+            time.sleep_ms(1)
 
     def _readline_if_complete(self):
         end = self._find_eol()

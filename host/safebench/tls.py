@@ -120,8 +120,9 @@ class PythonServer(_Child):
     answers REPLY_PREFIX + that line, then sends close_notify.
     """
 
-    def __init__(self, files: ServerFiles, suites=("gcm", "ccm"), groups=("P-256",), connections=1):
+    def __init__(self, files: ServerFiles, suites=("gcm", "ccm"), groups=("P-256",), connections=1, timeout=180.0):
         self.files, self.suites, self.groups, self.connections = files, suites, groups, connections
+        self.timeout = timeout  # s the server waits for each read: an emulated Pico's handshake takes a minute
         self.port = None
         self._conf = None
 
@@ -136,7 +137,8 @@ class PythonServer(_Child):
         env = dict(os.environ, OPENSSL_CONF=self._conf)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "safebench.tls", "serve", "--cert", str(self.files.cert), "--key",
-             str(self.files.key), "--ca", str(self.files.ca), "--connections", str(self.connections)],
+             str(self.files.key), "--ca", str(self.files.ca), "--connections", str(self.connections),
+             "--timeout", str(self.timeout)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         self.port = self._report(20, "listening line from the Python TLS server")["listening"]
         return self
@@ -310,7 +312,7 @@ def main(argv=None):
     serve.add_argument("--ca", required=True)
     serve.add_argument("--port", type=int, default=0)
     serve.add_argument("--connections", type=int, default=1)
-    serve.add_argument("--timeout", type=float, default=60.0)
+    serve.add_argument("--timeout", type=float, default=180.0)
     args = ap.parse_args(argv)
     _serve(args)
 

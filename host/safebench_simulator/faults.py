@@ -8,6 +8,8 @@ JSON lines; each gets one JSON line back: ``{"ok": true, "status": {...}}`` or `
 - ``delay`` ``ms``: the next reply is sent ``ms`` later
 - ``garble`` ``count``: ``count`` bytes of the next reply are replaced by other bytes
 - ``split`` ``chunk`` ``gap_ms``: the next reply goes out in ``chunk``-byte pieces, ``gap_ms`` apart
+- ``hold``: the next reply is held back until the board sends its next bytes, then goes out before their
+  answer: a reply later than any timeout, on a board of any speed (an emulated one spins slowly)
 - ``cme`` ``code``: the next command is not run but answered ``+CME ERROR: <code>``
 - ``sim_remove``: SIM out: SIM commands answer ``+CME ERROR: 10``; open channels are lost
 - ``sim_insert``: SIM back in (its image is read again from the file): URC ``+CPIN: READY``
@@ -54,6 +56,7 @@ class FaultPlan:
         self.delay_ms = 0
         self.garble = 0
         self.split: tuple[int, int] | None = None
+        self.hold = False
         self.cme: int | None = None
 
     def take_cme(self) -> int | None:
@@ -63,7 +66,7 @@ class FaultPlan:
     def shape(self, reply: bytes, delay_s: float = 0.0) -> Chunks:
         """The chunks in which to send the next reply, using up the faults armed for it."""
         drop, delay_ms, garble, split = self.drop, self.delay_ms, self.garble, self.split
-        self.drop, self.delay_ms, self.garble, self.split = False, 0, 0, None
+        self.drop, self.delay_ms, self.garble, self.split, self.hold = False, 0, 0, None, False
         if drop:
             return []
         if garble:
@@ -77,7 +80,7 @@ class FaultPlan:
 
     def pending(self) -> dict:
         armed = {"drop": self.drop, "delay_ms": self.delay_ms, "garble": self.garble,
-                 "split": list(self.split) if self.split else None, "cme": self.cme}
+                 "split": list(self.split) if self.split else None, "hold": self.hold, "cme": self.cme}
         return {name: value for name, value in armed.items() if value}
 
     def _garbled(self, reply: bytes, count: int) -> bytes:
@@ -117,6 +120,10 @@ def _split(modem, r):
     modem.faults.split = (_int(r, "chunk", 1, 100_000, 1), _int(r, "gap_ms", 0, MAX_MS, 20))
 
 
+def _hold(modem, r):
+    modem.faults.hold = True
+
+
 def _cme(modem, r):
     modem.faults.cme = _int(r, "code", 0, 65535)
 
@@ -152,6 +159,7 @@ ACTIONS: dict[str, Callable] = {
     "delay": _delay,
     "garble": _garble,
     "split": _split,
+    "hold": _hold,
     "cme": _cme,
     "sim_remove": lambda modem, r: modem.remove_sim(),
     "sim_insert": _sim_insert,
@@ -318,6 +326,9 @@ class FaultControl:
 
     def split(self, chunk: int = 1, gap_ms: int = 20) -> dict:
         return self.request("split", chunk=chunk, gap_ms=gap_ms)
+
+    def hold(self) -> dict:
+        return self.request("hold")
 
     def cme(self, code: int) -> dict:
         return self.request("cme", code=code)

@@ -162,6 +162,7 @@ class Modem:
         self._zone = 0  # quarter hours
         self._in_command = False
         self._deferred: list[Callable[[], None]] = []  # URCs and actions held until the reply is out
+        self._held: Chunks = []  # a reply the hold fault keeps until the board sends again
         self._apdus: list[dict] = []  # APDUs of the command being run, for the trace's time model
         self._in_bytes = 0
         self._registered = self.registered()
@@ -184,6 +185,9 @@ class Modem:
         """Bytes received on the UART; returns what to send back as timed chunks."""
         if self._now() < self._off_until:  # still booting: the UART is not listening
             return self._take_output()
+        held, self._held = self._held, []
+        for delay, chunk in held:
+            self._emit(chunk, delay)
         i = 0
         while i < len(data):
             if self._prompt is not None:
@@ -393,7 +397,12 @@ class Modem:
         pending.pop("cme", None)
         if pending:
             self._trace_write("fault", **pending)
-        for delay, chunk in self.faults.shape(raw, model_ms / 1000 if self.realtime else 0.0):
+        hold = self.faults.hold
+        chunks = self.faults.shape(raw, model_ms / 1000 if self.realtime else 0.0)
+        if hold:
+            self._held = chunks
+            chunks = []
+        for delay, chunk in chunks:
             self._emit(chunk, delay)
         deferred, self._deferred = self._deferred, []
         for action in deferred:

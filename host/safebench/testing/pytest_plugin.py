@@ -4,7 +4,10 @@ Fixtures: `simulated_bench` (the simulated bench, or None on real hardware), `bo
 type, with the firmware deployed once per session), `device` (a connected JSON-RPC link), `ca_cert` (the CA
 the SIM's certificate must chain to), `fault` (the simulated modem's fault control), `own_board` (a
 simulated board of a test's own, for other heaps, dialects and SIMs). `--sim-boards N` spreads the tests
-over N simulated boards: each pytest-xdist worker brings up its own.
+over N simulated boards: each pytest-xdist worker brings up its own. `--emu-boards N` does the same with
+emulated Picos running an official MicroPython image (`--emu-firmware UF2`): every board of such a session,
+a test's own included, is one; a test that asks for what a Pico cannot be (a heap of its own, another modem)
+says so in its skip reason.
 
 The options and the bench file are checked when the session starts: a mistake in them is one usage error,
 not one error per test; so is a board that cannot be brought up or deployed to. Each test's board is a
@@ -13,6 +16,7 @@ its report: as sections on the terminal, as properties (`serial_log`, `trace`) w
 """
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,17 +41,27 @@ def pytest_addoption(parser):
     group.addoption("--heap", help="heap of the simulated board (default 256K)")
     group.addoption("--sim-boards", type=int, default=0, metavar="N",
                     help="run on N simulated boards in parallel (pytest-xdist: one board per worker)")
+    group.addoption("--emu-boards", type=int, default=0, metavar="N",
+                    help="run on N emulated Picos (pico_waveshare_sim7080g) in parallel, like --sim-boards")
+    group.addoption("--emu-firmware", metavar="UF2",
+                    help="with --emu-boards: the MicroPython image the Picos run, a UF2 or a release of the "
+                         "images folder (e.g. 1.22.0; default 1.28.0); A,B: the Picos take them in turn")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
-    n = config.getoption("--sim-boards")
+    sim, emu = config.getoption("--sim-boards"), config.getoption("--emu-boards")
+    if sim and emu:
+        raise pytest.UsageError("give --sim-boards N or --emu-boards N, not both")
+    if config.getoption("--emu-firmware") and not emu:
+        raise pytest.UsageError("--emu-firmware is the image of the --emu-boards Picos: give --emu-boards N")
+    option, n = ("--emu-boards", emu) if emu else ("--sim-boards", sim)
     if not n:
         return
     if n < 0:
-        raise pytest.UsageError(f"--sim-boards {n}: give a number of simulated boards, 1 or more")
+        raise pytest.UsageError(f"{option} {n}: give a number of boards, 1 or more")
     if not config.pluginmanager.hasplugin("xdist"):
-        raise pytest.UsageError("--sim-boards needs pytest-xdist (pip install pytest-xdist)")
+        raise pytest.UsageError(f"{option} needs pytest-xdist (pip install pytest-xdist)")
     if not hasattr(config, "workerinput"):  # set xdist's own options, whichever hook runs first
         config.option.numprocesses = n
         config.option.dist = "load"
@@ -63,16 +77,21 @@ def _checked_options(config):
     """The real board this session (or xdist worker) runs on ({"name", "port", "type", "ca"}: its CA
     certificate or None), or None for the simulated bench; a mistake in the options or the bench file
     is a pytest.UsageError, one line before any test runs."""
-    alias, bench_path, port, board_type, ca, heap, sim_boards = (config.getoption(o) for o in (
-        "--board", "--bench-file", "--port", "--board-type", "--ca", "--heap", "--sim-boards"))
+    alias, bench_path, port, board_type, ca, heap, sim_boards, emu_boards = (config.getoption(o) for o in (
+        "--board", "--bench-file", "--port", "--board-type", "--ca", "--heap", "--sim-boards", "--emu-boards"))
     if not (alias or bench_path or port):
         for given, option in ((board_type, "--board-type"), (ca, "--ca")):
             if given:
                 raise pytest.UsageError(f"{option} describes a real board: give it with --port (or --board)")
+        if heap and emu_boards:
+            raise pytest.UsageError("--heap is for the unix-port board: an emulated Pico has the heap its image gives it")
         if heap:
             _check_heap(heap)
+        if emu_boards:
+            for image in _emu_images(config):
+                _check_emulation(image or None)
         return None
-    for given, option in ((heap, "--heap"), (sim_boards, "--sim-boards")):
+    for given, option in ((heap, "--heap"), (sim_boards, "--sim-boards"), (emu_boards, "--emu-boards")):
         if given:
             raise pytest.UsageError(f"{option} is for simulated boards, not the real board of "
                                     f"{'--port' if port else '--board/--bench-file'}")
@@ -95,6 +114,16 @@ def _check_heap(heap):
         heapsize_arg(heap)
     except ValueError as e:
         raise pytest.UsageError(f"--heap: {e}") from None
+
+
+def _check_emulation(firmware):
+    from safebench.errors import SafebenchError
+    from safebench.simulated_bench import emulated_images
+
+    try:
+        emulated_images(firmware)
+    except SafebenchError as e:
+        raise pytest.UsageError(f"--emu-boards: {e}") from None
 
 
 def _real_board(config, alias, bench_path, port, board_type):
@@ -151,6 +180,25 @@ def _or_stop_session(request, what, action):
     pytest.fail(f"{what}: {error}", pytrace=False)
 
 
+EMULATED_TYPE = "pico_waveshare_sim7080g"
+
+
+def _emu_images(config):
+    """The --emu-firmware images, [None] for the default one."""
+    return (config.getoption("--emu-firmware") or "").split(",")
+
+
+def _emulated(config):
+    """The SimulatedBench.up() arguments for this session's emulated Picos ({} for unix-port boards): with
+    several images, xdist worker i runs image i modulo their number."""
+    if not config.getoption("--emu-boards"):
+        return {}
+    images = _emu_images(config)
+    worker = getattr(config, "workerinput", None)
+    image = images[int(worker["workerid"][2:]) % len(images)] if worker else images[0]
+    return {"board_type": EMULATED_TYPE, "firmware": image or None}
+
+
 @pytest.fixture(scope="session")
 def real_board(request):
     return request.config.stash[_REAL_BOARD]
@@ -165,7 +213,7 @@ def simulated_bench(request, real_board, tmp_path_factory):
         return
     b = SimulatedBench(tmp_path_factory.mktemp("bench"), attached=True)
     _or_stop_session(request, "cannot bring up the simulated bench",
-                     lambda: b.up(heap=request.config.getoption("--heap")))
+                     lambda: b.up(heap=request.config.getoption("--heap"), **_emulated(request.config)))
     try:
         yield b
     finally:
@@ -174,15 +222,16 @@ def simulated_bench(request, real_board, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def board(request, simulated_bench, real_board, tmp_path_factory):
-    """{"name" (None for a --port board), "port", "type"} (and "trace" on the simulated bench) of the
-    session's board, deployed."""
+    """{"name" (None for a --port board), "port", "type"} (and "trace", "emulated", "firmware" on the
+    simulated bench) of the session's board, deployed."""
     from safebench import deploy
 
     if real_board:
         board = {k: real_board[k] for k in ("name", "port", "type")}
     else:
         b = simulated_bench.board()
-        board = {"name": b["name"], "port": b["port"], "type": b["type"], "trace": b.get("trace")}
+        board = {"name": b["name"], "port": b["port"], "type": b["type"], "trace": b.get("trace"),
+                 "emulated": b.get("emulated", False), "firmware": b.get("firmware")}
     # no sim.json: the firmware finds the SIM's roles on the card, on simulated boards as on real ones
     _or_stop_session(request, f"cannot deploy the firmware to {_describe(board)}",
                      lambda: deploy.deploy(board["port"], board["type"], tmp_path_factory.mktemp("build")))
@@ -232,11 +281,22 @@ def own_board(request, simulated, tmp_path):
     from safebench.simulated_bench import SimulatedBench
 
     started = []
+    emulated = _emulated(request.config)
 
-    def start(heap=None, dialect="generic", card=None, state=None):
+    def start(heap=None, dialect=None, card=None, state=None):
+        if emulated:
+            from safebench.simulated_bench import EMULATED
+
+            if heap:
+                pytest.skip(f"needs a {heap} heap: an emulated Pico has the heap its image gives it "
+                            "(`make bench` finds the Pico's heap minimum per operation)")
+            if dialect not in (None, EMULATED[EMULATED_TYPE][1]):
+                pytest.skip(f"needs a {dialect} modem: the Pico board's modem is a SIMCom SIM7080G")
         bench = SimulatedBench(state or tmp_path / f"own{len(started)}", attached=True)
         started.append(bench)
-        bench.up(heap=heap, dialect=dialect, card=card)
+        if emulated:
+            _copy_session_flash(request, bench.dir / "sim0")
+        bench.up(heap=heap, dialect=dialect, card=card, **emulated)
         board = bench.board()
         _watch(request.node, board)
         deploy.deploy(board["port"], board["type"], bench.dir / "build")
@@ -254,6 +314,17 @@ def own_board(request, simulated, tmp_path):
                 part.close()
             else:
                 part.down()
+
+
+def _copy_session_flash(request, home):
+    """Start an emulated Pico of a test's own from a copy of the session Pico's flash, firmware deployed:
+    the deploy then only compares hashes (a new flash costs ~30 s of copying). The harness replaces the
+    image file whole, so a copy is always one consistent littlefs."""
+    request.getfixturevalue("board")  # deployed
+    flash = Path(request.getfixturevalue("simulated_bench").board()["flash"])
+    home.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", ".firmware"):
+        shutil.copyfile(f"{flash}{suffix}", home / f"{flash.name}{suffix}")
 
 
 @pytest.fixture
@@ -290,8 +361,10 @@ def _watch(item, board, device=None):
 
 
 def _describe(board):
-    """"sim0 (unix_sim) on .../tty"; a --port board has no name: "picow_bg95 on /dev/ttyACM0"."""
-    what = f"{board['name']} ({board['type']})" if board["name"] else board["type"]
+    """"sim0 (unix_sim) on .../tty", "sim0 (pico_waveshare_sim7080g, RPI_PICO-v1.28.0.uf2) on .../tty"; a
+    --port board has no name: "picow_bg95 on /dev/ttyACM0"."""
+    kind = f"{board['type']}, {Path(board['firmware']).name}" if board.get("emulated") else board["type"]
+    what = f"{board['name']} ({kind})" if board["name"] else board["type"]
     return f"{what} on {board['port']}"
 
 

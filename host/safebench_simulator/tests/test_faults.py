@@ -67,6 +67,14 @@ def test_plan_shapes_only_the_next_reply():
     assert plan.pending() == {} and plan.take_cme() is None
 
 
+def test_held_reply_goes_out_when_the_board_sends_again(modem):
+    assert handle(modem, {"cmd": "hold"})["status"]["pending"] == {"hold": True}
+    assert at(modem, "AT+CCLK?") == b""  # later than any timeout: nothing until the board moves on
+    late_then_probe = at(modem, "AT")
+    assert late_then_probe.startswith(b"\r\n+CCLK: ") and late_then_probe.endswith(b"OK\r\n\r\nOK\r\n")
+    assert at(modem, "AT") == b"\r\nOK\r\n"  # one-shot
+
+
 def test_cme_fault_answers_without_running_the_command(modem):
     modem.faults.cme = 13
     assert at(modem, "ATE1") == b"\r\n+CME ERROR: 13\r\n"
