@@ -230,6 +230,16 @@ def wait_for_uf2_volume(timeout, roots=None):
         time.sleep(0.2)
 
 
+def wait_for_uf2_volume_to_go(volume, timeout):
+    """Until the boot ROM, having every block, leaves its drive to reboot into the new image."""
+    deadline = time.monotonic() + timeout
+    while is_uf2_volume(volume):
+        if time.monotonic() >= deadline:
+            raise FlashError(f"the board did not take the image: its RPI-RP2 drive at {volume} is still there "
+                             f"after {timeout:g} s")
+        time.sleep(0.1)
+
+
 def copy_uf2(image, volume, progress=None):
     """Copy the image onto the drive; the boot ROM flashes and reboots once it has the last block."""
     data = Path(image).read_bytes()
@@ -285,7 +295,9 @@ def flash_uf2(port, image, volume=None, timeout=30.0, progress=None, lister=None
     serial_number = record.serial_number if record else None
     if serial_number:
         back = boards.wait_for_port(serial_number=serial_number, timeout=timeout, lister=lister)
-    elif port and not rebooted and not record:
+    elif port and not record:  # no USB port (in BOOTSEL already, or the emulated Pico's pty): its path
+        if rebooted:  # a pty stays while the board is in BOOTSEL: the drive going says it took the image
+            wait_for_uf2_volume_to_go(volume, timeout)
         back = boards.wait_for_port(path=port, timeout=timeout)
     else:
         back = boards.wait_for_port(timeout=timeout, lister=lister, exclude=before - {port},

@@ -10,6 +10,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import select
 import signal
 import subprocess
@@ -26,9 +27,7 @@ PARTS = ("safebench_simulator.modem", "safebench_simulator.board",  # the module
          "safebench_simulator.rp2040.pico")
 # Boards that run emulated (rp2040js): board type -> (the UART its definition opens for the modem, its modem's dialect)
 EMULATED = {"pico_waveshare_sim7080g": (0, "simcom")}
-IMAGES_ENV = "SAFEBENCH_RP2040_IMAGES"
-DEFAULT_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "emulation" / "rp2040"  # beside the checkout
-DEFAULT_IMAGE, BOOTROM = "RPI_PICO-v1.28.0.uf2", "rp2040-bootrom-b1.bin"
+FIRMWARE_RECORD = "flash.img.firmware"  # beside an emulated Pico's flash: the UF2 image it holds
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 PR_SET_PDEATHSIG = 1
@@ -144,6 +143,8 @@ class SimulatedBench:
             return {"up": False, "boards": []}
         for board in state["boards"]:
             board["alive"] = all(self._runs_here(pid) for pid in board["pids"].values())
+            if board.get("emulated"):  # flashed through its BOOTSEL drive since `up`: the record says with what
+                board["firmware"] = _held_image(Path(board["flash"]).parent) or board["firmware"]
         state["up"] = bool(state["boards"]) and all(b["alive"] for b in state["boards"])
         return state
 
@@ -290,6 +291,20 @@ class SimulatedBench:
         tmp.write_text(json.dumps(state, indent=1))
         os.replace(tmp, self.state_path)
 
+    def bootsel_root(self, port):
+        """The folder where the emulated Pico on `port` (its link or its pty) shows its BOOTSEL drive when
+        machine.bootloader() runs (the harness makes RPI-RP2 in its board folder); None if no emulated
+        board of this bench is on `port`, or there is no readable bench here."""
+        try:
+            boards = self.status()["boards"]
+        except UnreadableFileError:
+            return None
+        wanted = os.path.realpath(port)
+        for b in boards:
+            if b.get("emulated") and wanted in {os.path.realpath(b["port"]), b.get("device")}:
+                return Path(b["flash"]).parent
+        return None
+
     def board(self, name=None):
         """The running board called `name` (default: the first one)."""
         state = self.status()
@@ -302,29 +317,32 @@ class SimulatedBench:
 
 
 def emulated_images(firmware=None):
-    """(MicroPython image, boot ROM, whether `firmware` chose the image) for an emulated Pico: `firmware`,
-    else the v1.28.0 image of the folder $SAFEBENCH_RP2040_IMAGES names (default ../shared/emulation/rp2040/
-    beside the checkout); the B1 boot ROM always from that folder."""
+    """(MicroPython image, boot ROM, whether `firmware` chose the image) for an emulated Pico: `firmware`
+    (a UF2 file, or a release such as 1.22.0 whose image is in the images folder), else the v1.28.0 image of the images folder ($SAFEBENCH_RP2040_IMAGES, else the cache that
+    `python -m safebench_simulator.rp2040.images seed|fetch` fills); the B1 boot ROM always from that folder."""
+    from safebench_simulator.rp2040 import images
     from safebench_simulator.rp2040.pico import harness_missing
 
     missing = harness_missing()
     if missing:
         raise BenchError(f"cannot emulate a Pico here: {missing}")
-    folder = Path(os.environ.get(IMAGES_ENV) or DEFAULT_IMAGES)
-    image = Path(firmware) if firmware else folder / DEFAULT_IMAGE
-    if not image.is_file():
-        raise BenchError(f"no MicroPython image for the emulated Pico at {image}: give --firmware or set "
-                         f"{IMAGES_ENV} to the folder of {DEFAULT_IMAGE} and {BOOTROM}")
-    if not (folder / BOOTROM).is_file():
-        raise BenchError(f"no RP2040 boot ROM at {folder / BOOTROM}: set {IMAGES_ENV} to the folder holding it")
-    return image.absolute(), (folder / BOOTROM).absolute(), bool(firmware)
+    folder, how = images.folder(), "python -m safebench_simulator.rp2040.images fetch (or seed DIR)"
+    release = re.fullmatch(r"v?(\d+\.\d+\.\d+)", firmware or "")  # a release's image of the folder
+    image = images.release_image(release[1]) if release else Path(firmware) if firmware else images.release_image()
+    if image is None or not image.is_file():
+        wanted = f"v{release[1]}" if release else f"v{images.DEFAULT_RELEASE}"
+        raise BenchError(f"no MicroPython image for the emulated Pico at {image or folder}: give --firmware, or "
+                         f"put the {wanted} image there: {how}")
+    if not (folder / images.BOOTROM).is_file():
+        raise BenchError(f"no RP2040 boot ROM at {folder / images.BOOTROM}: {how}")
+    return image.absolute(), (folder / images.BOOTROM).absolute(), bool(firmware)
 
 
 def _flashed_image(home, image, chosen):
     """The image the board's flash holds: `image` for a new flash, else the one it was made from (the flash
     persists across down and up, as a real board keeps what was flashed onto it); a `chosen` image other
     than that one is refused rather than silently not run."""
-    record, flash = home / "flash.img.firmware", home / "flash.img"
+    record, flash = home / FIRMWARE_RECORD, home / "flash.img"
     if flash.exists() and record.exists():
         held = record.read_text().strip()
         if chosen and held != str(image):
@@ -333,3 +351,11 @@ def _flashed_image(home, image, chosen):
         return held
     record.write_text(f"{image}\n")
     return str(image)
+
+
+def _held_image(home):
+    """The image the emulated Pico's flash was last made from or flashed with (its harness keeps the record)."""
+    try:
+        return (home / FIRMWARE_RECORD).read_text().strip() or None
+    except OSError:
+        return None

@@ -9,7 +9,7 @@ from .. import usb_boards
 from ..device import Device
 from ..errors import BenchFileError, PortBusyError, UnreadableFileError, UsageError
 from ..port_lock import PortLock
-from .command import Command, add_bench_file, target
+from .command import Command, add_bench_file, simulated_bench, target
 
 # ---- deploy --------------------------------------------------------------------------------------
 
@@ -142,8 +142,10 @@ def _flash(args):
         offset = int(args.offset, 0) if args.offset else None
     except ValueError:
         raise UsageError(f"--offset {args.offset}: give a number, e.g. 0x1000") from None
+    # an emulated Pico of the simulated bench shows its BOOTSEL drive in its board folder, not under /media
+    bootsel_root = simulated_bench(args).bootsel_root(port) if port and not args.volume else None
     res = flash.flash(port, args.image, board_type, args.erase, offset, args.volume, args.timeout,
-                      progress=args.progress)
+                      progress=args.progress, **({"roots": [bootsel_root]} if bootsel_root else {}))
     if not args.no_deploy:
         res["deploy"] = deploy_mod.deploy(res["port"], board_type, Path(args.state) / "build" / board_type,
                                           progress=args.progress)
@@ -202,7 +204,7 @@ COMMANDS = (
     Command(("info",), "ask the firmware and the SIM who they are", _info, say=_say_info, target=True),
     Command(("modem",), "the modem's bring-up: SIM, network registration, APN, data context", _modem,
             _modem_arguments, _say_modem, target=True),
-    Command(("flash",), "flash MicroPython to a real board, then deploy", _flash, _flash_arguments,
+    Command(("flash",), "flash MicroPython to a board (or an emulated Pico), then deploy", _flash, _flash_arguments,
             lambda res: usb_boards.say("flash", res), target=True),
     Command(("boards",), "list connected boards (and the simulated bench's)", _boards, _boards_arguments,
             lambda res: usb_boards.say("boards", res)),

@@ -29,8 +29,8 @@ def _bench_up_arguments(parser):
     parser.add_argument("--board-type", help="with --emulate: the board to emulate (pico_waveshare_sim7080g)")
     parser.add_argument("--emulate", action="store_true",
                         help="an emulated Pico (rp2040js) running an official MicroPython image, of --board-type")
-    parser.add_argument("--firmware", help="with --emulate: the MicroPython UF2 image for a new flash (default: the "
-                                           "v1.28.0 image in $SAFEBENCH_RP2040_IMAGES or ../shared/emulation/rp2040/)")
+    parser.add_argument("--firmware", help="with --emulate: the MicroPython image for a new flash, a UF2 or a release "
+                                           "of the images folder such as 1.22.0 (default 1.28.0; docs/hardware.md §1.5)")
 
 
 def _bench_up(args):

@@ -1,7 +1,7 @@
 """An emulated Pico (rp2040js, official MicroPython images) as a board of the simulated bench.
 
-The images are not part of the repository: SAFEBENCH_RP2040_IMAGES names their folder, by default
-``../shared/emulation/rp2040/`` beside the checkout.
+The images are not part of the repository: they are in the images folder (safebench_simulator.rp2040.images:
+$SAFEBENCH_RP2040_IMAGES, else the cache, which `.ci/run` seeds from ../shared/emulation/rp2040/).
 """
 
 import json
@@ -15,16 +15,17 @@ from pathlib import Path
 import pytest
 
 from safebench.errors import BenchError
-from safebench.simulated_bench import BOOTROM, DEFAULT_IMAGE, DEFAULT_IMAGES, IMAGES_ENV, SimulatedBench
+from safebench.simulated_bench import SimulatedBench
+from safebench_simulator.rp2040.images import BOOTROM, IMAGES_ENV, folder, release_image
 from safebench_simulator.rp2040.pico import harness_missing
 
-IMAGES = os.environ.get(IMAGES_ENV) or str(DEFAULT_IMAGES)
+IMAGES = str(folder())
 V1_22 = os.path.join(IMAGES, "RPI_PICO-20231227-v1.22.0.uf2")
 PICO = "pico_waveshare_sim7080g"
 
 pytestmark = pytest.mark.skipif(
     harness_missing() is not None or not os.path.exists(os.path.join(IMAGES, BOOTROM)),
-    reason=harness_missing() or f"no RP2040 images in {IMAGES} (set {IMAGES_ENV})")
+    reason=harness_missing() or f"no RP2040 images in {IMAGES} (python -m safebench_simulator.rp2040.images seed DIR)")
 
 
 @pytest.mark.timeout(120)
@@ -35,7 +36,7 @@ def test_deploy_info_and_sign_on_the_emulated_pico(run_cli, no_leftovers, image,
     try:
         assert up.returncode == 0, up.stderr
         board = json.loads(up.stdout)["boards"][0]
-        name = os.path.basename(image or DEFAULT_IMAGE)
+        name = os.path.basename(image or release_image())
         assert (board["type"], board["emulated"], os.path.basename(board["firmware"])) == (PICO, True, name)
         assert f"emulated pico_waveshare_sim7080g ({name})" in run_cli("bench", "status").stdout
 
@@ -67,7 +68,7 @@ def test_flash_persists_across_down_and_up_and_down_finds_the_chip(tmp_path, no_
         assert board["firmware"] == V1_22  # what the flash holds, not the default image
         bench.down()
         with pytest.raises(BenchError, match="holds RPI_PICO-20231227-v1.22.0.uf2: remove it"):
-            bench.up(board_type=PICO, firmware=os.path.join(IMAGES, DEFAULT_IMAGE))
+            bench.up(board_type=PICO, firmware=str(release_image()))
     finally:
         bench.down()
 
@@ -102,8 +103,8 @@ def test_a_missing_image_is_one_line(run_cli, tmp_path):
     up = run_cli("bench", "up", "--board-type", PICO, "--emulate", env={IMAGES_ENV: str(tmp_path / "none")})
     assert up.returncode != 0
     assert up.stderr.strip().splitlines() == [
-        f"safebench: no MicroPython image for the emulated Pico at {tmp_path / 'none' / DEFAULT_IMAGE}: give "
-        f"--firmware or set {IMAGES_ENV} to the folder of {DEFAULT_IMAGE} and {BOOTROM}"]
+        f"safebench: no MicroPython image for the emulated Pico at {tmp_path / 'none'}: give --firmware, or put "
+        "the v1.28.0 image there: python -m safebench_simulator.rp2040.images fetch (or seed DIR)"]
 
 
 def test_emulate_needs_a_board_type(run_cli):
@@ -114,3 +115,50 @@ def test_emulate_needs_a_board_type(run_cli):
     heap = run_cli("bench", "up", "--board-type", PICO, "--emulate", "--heap", "64K")
     assert heap.returncode == 1 and heap.stderr.strip().splitlines() == [
         "safebench: an emulated Pico has the heap its MicroPython image gives it: no heap for it"]
+
+
+def _mpremote(port, *args):
+    out = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, *args], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.mark.timeout(120)
+def test_flash_writes_a_uf2_through_the_emulated_bootsel_drive(run_cli, tmp_path, no_leftovers):
+    """`flash` reboots the Pico into its boot ROM (machine.bootloader()), finds its RPI-RP2 drive in the board's
+    folder and copies the image there; the drive writes it into flash, keeping littlefs, and the Pico reboots."""
+    up = run_cli("bench", "up", "--board-type", PICO, "--emulate", "--json", env={IMAGES_ENV: IMAGES})
+    try:
+        assert up.returncode == 0, up.stderr
+        board = json.loads(up.stdout)["boards"][0]
+        home = Path(board["flash"]).parent
+        note = tmp_path / "note.txt"
+        note.write_text("written before the flash\n")
+        _mpremote(board["port"], "fs", "cp", str(note), ":note.txt")
+        damaged = bytearray(Path(V1_22).read_bytes())
+        damaged[100 * 512 + 508] ^= 0xFF  # block 100's end magic
+        (tmp_path / "damaged.uf2").write_bytes(damaged)
+
+        refused = run_cli("flash", "--port", board["device"], "--image", str(tmp_path / "damaged.uf2"), "--no-deploy")
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines() == ["safebench: damaged.uf2: not a UF2 image (bad magic in block 100)"]
+        assert "v1.28.0" in _mpremote(board["port"], "exec", "import sys; print(sys.version)")
+
+        flashed = run_cli("flash", "--port", board["port"], "--image", V1_22, "--no-deploy", "--json")
+        assert flashed.returncode == 0, flashed.stderr
+        assert json.loads(flashed.stdout)["volume"] == str(home / "RPI-RP2")
+        out = _mpremote(board["port"], "exec", "import sys; print(sys.version); print(open('note.txt').read())")
+        assert "MicroPython v1.22.0" in out and "written before the flash" in out
+        assert not (home / "RPI-RP2").exists()  # the drive went with the reboot
+        assert "(RPI_PICO-20231227-v1.22.0.uf2)" in run_cli("bench", "status").stdout
+    finally:
+        run_cli("bench", "down")
+    again = run_cli("bench", "up", "--board-type", PICO, "--emulate", "--json", env={IMAGES_ENV: IMAGES})
+    try:
+        assert again.returncode == 0, again.stderr
+        board = json.loads(again.stdout)["boards"][0]
+        assert os.path.basename(board["firmware"]) == os.path.basename(V1_22)  # the flash's record followed it
+        assert "v1.22.0" in _mpremote(board["port"], "exec", "import sys; print(sys.version)")
+    finally:
+        run_cli("bench", "down")

@@ -244,6 +244,29 @@ def test_uf2_volume_given_and_port_back_by_path(tmp_path, monkeypatch):
     assert res["port"] == str(link) and (drive / "fw.uf2").read_bytes() == image.read_bytes()
 
 
+@pytest.mark.timeout(30)
+def test_uf2_a_drive_that_stays_means_the_image_was_not_taken(tmp_path):
+    """A board off USB (an emulated Pico's pty) keeps its port in BOOTSEL: only its drive going says it rebooted."""
+    drive = tmp_path / "RPI-RP2"
+
+    def bootsel(port):
+        drive.mkdir()
+        (drive / "INFO_UF2.TXT").write_text(INFO_UF2)
+
+    image = tmp_path / "fw.uf2"
+    image.write_bytes(uf2_image(2))
+    master, slave = pty.openpty()
+    try:
+        with pytest.raises(FlashError, match=f"the board did not take the image: its RPI-RP2 drive at {drive} is "
+                                             "still there after 0.5 s"):
+            flash.flash_uf2(os.ttyname(slave), image, timeout=0.5, lister=lambda: [], roots=[tmp_path],
+                            bootsel=bootsel)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert (drive / "fw.uf2").read_bytes() == image.read_bytes()
+
+
 def test_uf2_drive_search(tmp_path, monkeypatch):
     media = tmp_path / "media"
     (media / "alice" / "USBSTICK").mkdir(parents=True)

@@ -6,19 +6,25 @@
 // --flash is the board's 2 MB flash, persisted: loaded when it exists, else made from --uf2; rewritten
 // (shortly after) whenever the guest programs or erases it, so its littlefs survives a restart.
 // --uartN FD wires UART N to an inherited stream socket (uart_line.js: bytes in guest time).
-// machine.reset() powers a new chip up on the same flash and wires. Status lines go to stderr ("ready",
-// "flash saved"); stdout carries only the CDC's bytes.
+// machine.reset() powers a new chip up on the same flash and wires. machine.bootloader() leaves USB CDC
+// for the BOOTSEL drive, the folder RPI-RP2 beside the flash image (bootsel_drive.js): a UF2 copied
+// there is written into the flash, FLASH.img.firmware then names a copy of it (in flashed/ beside the
+// flash), and the chip reboots. Status lines go to stderr ("ready", "flash saved", "bootsel",
+// "flashed NAME"); stdout carries only the CDC's bytes.
 const fs = require('fs');
 const net = require('net');
+const path = require('path');
 const { Simulator, USBCDC, ConsoleLogger, LogLevel } = require('rp2040js');
 const { FlashChip } = require('./flash_chip.js');
 const { UartLine } = require('./uart_line.js');
+const { BootselDrive, driveInfo, flashBlocks, writeBlocks, FLASH_BASE, FLASH_SIZE } = require('./bootsel_drive.js');
 
-const FLASH_BASE = 0x10000000;
-const FLASH_SIZE = 2 * 1024 * 1024; // the Pico's W25Q16
-const UF2_MAGIC = [0x0a324655, 0x9e5d5157, 0x0ab16f30];
 const CYCLE_NANOS = 8; // 125 MHz
 const BATCH_CYCLES = 250000; // 2 ms of guest time between looks at the host's I/O
+const WATCHDOG = 0x40058;
+const WATCHDOG_CTRL = 0x00;
+const VECTORED_BOOT_MAGIC = 0xb007c0d3; // watchdog scratch 4: boot into the entry in scratch 7
+const BOOTROM_END = 0x4000;
 
 function parseArgs(argv) {
   const args = {};
@@ -29,36 +35,33 @@ function parseArgs(argv) {
   return args;
 }
 
-function uf2Blocks(image) {
-  const blocks = [];
-  for (let at = 0; at + 512 <= image.length; at += 512) {
-    const words = [0, 4, 508].map((o) => image.readUInt32LE(at + o));
-    if (words[0] !== UF2_MAGIC[0] || words[1] !== UF2_MAGIC[1] || words[2] !== UF2_MAGIC[2]) {
-      throw new Error(`not a UF2 block at offset ${at}`);
-    }
-    const address = image.readUInt32LE(at + 12);
-    const size = image.readUInt32LE(at + 16);
-    blocks.push({ address, payload: image.subarray(at + 32, at + 32 + size) });
-  }
-  return blocks;
-}
-
 function loadFlash(mcu, args) {
   if (fs.existsSync(args.flash)) {
     mcu.flash.set(fs.readFileSync(args.flash).subarray(0, FLASH_SIZE));
     return;
   }
   if (!args.uf2) throw new Error('no flash image and no --uf2 to make one from');
-  for (const { address, payload } of uf2Blocks(fs.readFileSync(args.uf2))) {
-    mcu.flash.set(payload, address - FLASH_BASE);
-  }
+  const { blocks, ignored } = flashBlocks(fs.readFileSync(args.uf2));
+  if (ignored || !blocks.length) throw new Error(`${args.uf2}: ${ignored} of its blocks are not RP2040 flash blocks`);
+  writeBlocks(mcu.flash, blocks);
   saveFlash(mcu.flash, args.flash);
 }
 
-function saveFlash(flash, path) {
-  const temporary = `${path}.tmp`;
+function saveFlash(flash, file) {
+  const temporary = `${file}.tmp`;
   fs.writeFileSync(temporary, flash.subarray(0, FLASH_SIZE));
-  fs.renameSync(temporary, path);
+  fs.renameSync(temporary, file);
+}
+
+// Keeps a copy of the image flashed through the drive (the drive's file goes with it) and names it in
+// the flash's record, so a bench restarted on this flash says what it runs, and can remake it.
+function recordFirmware(flashPath, image) {
+  const folder = path.join(path.dirname(flashPath), 'flashed');
+  fs.rmSync(folder, { recursive: true, force: true });
+  fs.mkdirSync(folder);
+  const kept = path.join(folder, path.basename(image));
+  fs.copyFileSync(image, kept);
+  fs.writeFileSync(`${flashPath}.firmware`, `${kept}\n`);
 }
 
 // Hands the guest's OUT endpoint only what it asked for; holds a read the host has no bytes for yet
@@ -71,6 +74,7 @@ class CdcBridge {
     this.pending = [];
     this.pendingBytes = 0;
     input.on('data', (chunk) => {
+      if (!this.usb) return; // no chip on USB (BOOTSEL): what the host sends now is lost, as on a real one
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
       if (this.pendingBytes > 4096) input.pause();
@@ -91,6 +95,15 @@ class CdcBridge {
       this.waitingRead = { endpoint, size };
       this.serve();
     };
+  }
+
+  // The chip leaves USB CDC (BOOTSEL): what it had not read yet is lost with it.
+  detach() {
+    this.usb = null;
+    this.waitingRead = null;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.input.resume();
   }
 
   serve() {
@@ -180,7 +193,8 @@ class Runner {
 
 function main() {
   const args = parseArgs(process.argv.slice(2));
-  const bootrom = new Uint32Array(new Uint8Array(fs.readFileSync(args.bootrom)).buffer);
+  const romImage = fs.readFileSync(args.bootrom);
+  const bootrom = new Uint32Array(new Uint8Array(romImage).buffer);
   const bridge = new CdcBridge(process.stdin, process.stdout);
   const lines = [0, 1]
     .filter((index) => args[`uart${index}`] !== undefined)
@@ -191,6 +205,17 @@ function main() {
   let mcu = null;
   let runner = null;
   let saveTimer = null;
+  let powerOn = null;
+  const drive = new BootselDrive(BootselDrive.beside(args.flash), driveInfo(romImage), (blocks, image) => {
+    const flash = mcu.flash;
+    writeBlocks(flash, blocks);
+    saveFlash(flash, args.flash);
+    recordFirmware(args.flash, image);
+    drive.remove();
+    process.stderr.write(`flashed ${path.basename(image)}\n`);
+    powerOn(flash);
+  });
+  drive.remove(); // a chip powers up running its flash, not in BOOTSEL
   const flushFlash = () => {
     if (saveTimer) clearTimeout(saveTimer);
     saveTimer = null;
@@ -199,7 +224,7 @@ function main() {
   };
 
   // One power-on: a new chip (RAM, peripherals, clock) around the same flash and the same host wires.
-  const powerOn = (flash) => {
+  powerOn = (flash) => {
     const simulator = new Simulator();
     mcu = simulator.rp2040;
     mcu.logger = new ConsoleLogger(LogLevel.Error);
@@ -212,9 +237,24 @@ function main() {
     for (const line of lines) line.attach(mcu);
     runner = new Runner(simulator);
     bridge.attach(mcu.usbCtrl, () => runner.wake(), () => process.stderr.write('ready\n'));
-    // machine.reset() reboots through the watchdog, which rp2040js leaves to its user
-    mcu.peripherals[0x40058].onWatchdogTrigger = () => {
+    // machine.reset() reboots through the watchdog, which rp2040js leaves to its user; the boot ROM's
+    // reset_usb_boot (machine.bootloader()) does too, having asked (scratch 4 and 7) to boot into the ROM.
+    const watchdog = mcu.peripherals[WATCHDOG];
+    let rebooting = false;
+    watchdog.onWatchdogTrigger = () => {
+      if (rebooting) return;
+      rebooting = true;
+      // the reset stops the watchdog: rp2040js's would fire again and again within the same tick
+      watchdog.writeUint32(WATCHDOG_CTRL, 0);
       runner.stop();
+      const [magic, , , entry] = watchdog.scratchData.subarray(4);
+      if (magic === VECTORED_BOOT_MAGIC && entry < BOOTROM_END) {
+        if (saveTimer) flushFlash();
+        bridge.detach();
+        drive.show();
+        process.stderr.write('bootsel\n');
+        return;
+      }
       const kept = mcu.flash;
       setImmediate(() => powerOn(kept));
     };
@@ -224,6 +264,7 @@ function main() {
 
   const stop = () => {
     if (saveTimer) flushFlash();
+    drive.remove();
     process.exit(0);
   };
   process.on('SIGTERM', stop);

@@ -1,32 +1,30 @@
 """The emulated Pico (rp2040js + official MicroPython images) behind a pty that behaves like /dev/ttyACM*.
 
-The images are not part of the repository: SAFEBENCH_RP2040_IMAGES names their folder, by default
-``../shared/emulation/rp2040/`` beside the checkout.
+The images are not part of the repository: they are in the images folder (safebench_simulator.rp2040.images:
+$SAFEBENCH_RP2040_IMAGES, else the cache, which `.ci/run` seeds from ../shared/emulation/rp2040/).
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import serial
 
+from safebench_simulator.rp2040 import images
 from safebench_simulator.rp2040.pico import harness_missing
 
-REPO = Path(__file__).resolve().parents[3]
-IMAGES = Path(os.environ.get("SAFEBENCH_RP2040_IMAGES", REPO.parent / "shared" / "emulation" / "rp2040"))
-BOOTROM = IMAGES / "rp2040-bootrom-b1.bin"
+IMAGES = images.folder()
+BOOTROM = IMAGES / images.BOOTROM
 ARMV6M = 4  # mpy's native architecture number for armv6m
 # image -> (MicroPython version, .mpy sub-version)
 FIRMWARE = {"RPI_PICO-20231227-v1.22.0.uf2": ((1, 22, 0), 2), "RPI_PICO-v1.28.0.uf2": ((1, 28, 0), 3)}
 
 pytestmark = pytest.mark.skipif(
     harness_missing() is not None or not BOOTROM.exists(),
-    reason=harness_missing() or f"no RP2040 images in {IMAGES} (set SAFEBENCH_RP2040_IMAGES)")
+    reason=harness_missing() or f"no RP2040 images in {IMAGES} (python -m safebench_simulator.rp2040.images seed DIR)")
 
 
 @pytest.fixture
@@ -168,3 +166,36 @@ def test_uart_sends_at_its_baud_rate_in_guest_time(start_pico, baud, count):
         assert line.read(count) == bytes(count)
 
     assert int(out) == pytest.approx(count * 10 / baud * 1e6, rel=0.03)
+
+
+def _wait_until(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_bootsel_drive_takes_only_whole_rp2040_images(start_pico, tmp_path):
+    """machine.bootloader() (the ROM's reset_usb_boot) shows the RPI-RP2 drive beside the flash image. Blocks for
+    another chip are ignored, as by the boot ROM; a whole RP2040 image is written over the old one, its
+    littlefs kept, and the Pico reboots into it."""
+    port = start_pico("RPI_PICO-20231227-v1.22.0.uf2")
+    mpremote(port, "exec", "open('kept', 'w').write('yes')")
+    drive = tmp_path / "RPI-RP2"
+
+    mpremote(port, "bootloader")
+    _wait_until((drive / "INFO_UF2.TXT").exists)
+    assert "Board-ID: RPI-RP2\n" in (drive / "INFO_UF2.TXT").read_text()
+    image = (IMAGES / "RPI_PICO-v1.28.0.uf2").read_bytes()
+    rp2350 = bytearray(image)
+    for block in range(0, len(image), 512):
+        rp2350[block + 28:block + 32] = (0xE48BFF59).to_bytes(4, "little")  # the RP2350's family ID
+    (drive / "rp2350.uf2").write_bytes(rp2350)
+    time.sleep(0.5)
+    assert drive.is_dir()
+    (drive / "pico.uf2").write_bytes(image)
+    _wait_until(lambda: not drive.exists())
+
+    out = mpremote(port, "exec", "import sys; print(sys.version); print(open('kept').read())")
+    assert "MicroPython v1.28.0" in out and "yes" in out
+    assert (tmp_path / "flash.img.firmware").read_text() == f"{tmp_path / 'flashed' / 'pico.uf2'}\n"
