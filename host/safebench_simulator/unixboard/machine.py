@@ -110,11 +110,14 @@ class UART:
 
     def _wait(self, ms):
         """True when bytes arrive within `ms`. A hung-up pty polls ready at once: wait `ms` as a silent line does."""
-        events = self._poll.poll(ms)
-        if events and events[0][1] & _HUNG_UP:
-            time.sleep_ms(ms)
-            return False
-        return bool(events)
+        # ipoll reuses its result: a real UART's C code allocates nothing from the board's heap, and any()
+        # runs between every two reads of the AT channel's wait.
+        for _, events in self._poll.ipoll(ms):
+            if events & _HUNG_UP:
+                time.sleep_ms(ms)
+                return False
+            return True
+        return False
 
     def read(self, nbytes=None):
         buf = bytearray(nbytes or 256)
