@@ -60,7 +60,7 @@ $(RP2040_STAMP): $(RP2040)/package.json $(RP2040)/package-lock.json
 
 # The benchmark suite (docs/benchmarks.md): the table on stdout, .bench/results.json and .bench/results.md.
 # BENCH_ARGS="--update-baseline" rewrites tools/benchmarks/baseline.json; "--no-heap --no-scale" is quick.
-bench: venv
+bench: venv rp2040js
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:

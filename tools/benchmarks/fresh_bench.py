@@ -14,12 +14,17 @@ from safebench.errors import BenchError
 from safebench.simulated_bench import SimulatedBench
 
 
-def _take_over(bench):
+def claim(state_dir):
+    """The attached bench of `state_dir`, taken over from a run that died, its traces emptied."""
+    bench = SimulatedBench(Path(state_dir), attached=True)
     status = bench.status()
     if any(b["alive"] for b in status["boards"]):
         raise BenchError(f"a bench is running in {bench.dir}: another benchmark? stop it with "
                          f"`safebench bench down --state {bench.dir}`")
     bench.state_path.unlink(missing_ok=True)  # all dead: nothing to stop, no pid to signal
+    for old in bench.dir.glob("sim*/trace.jsonl"):  # each bench's trace starts empty
+        old.unlink()
+    return bench
 
 
 @contextlib.contextmanager
@@ -27,10 +32,7 @@ def fresh_bench(state_dir, heap, boards=1, card=None, staged=None, parallel=4):
     """A bench of `boards` boards with `heap`, the firmware copied from `staged` (a deploy.build folder).
 
     Yields the Bench; every board of it runs the firmware. Down on exit, also on Ctrl-C."""
-    bench = SimulatedBench(Path(state_dir), attached=True)
-    _take_over(bench)
-    for old in bench.dir.glob("sim*/trace.jsonl"):  # each bench's trace starts empty
-        old.unlink()
+    bench = claim(state_dir)
     try:
         bench.up(heap=heap, boards=boards, card=card)
         ports = [b["port"] for b in bench.status()["boards"]]

@@ -42,6 +42,8 @@ class Context:
     tls_folder: object  # where the TLS server's files go
     last_seq: dict = None
     server: object = None
+    tls_timeout: float = TLS_TIMEOUT  # s; an emulated Pico (0.16x a real one) needs minutes
+    tls_verify: str = "firmware"  # who checks the server's signatures (certificate, CertificateVerify): board or `sim`
 
     def __post_init__(self):
         self.last_seq = {} if self.last_seq is None else self.last_seq
@@ -121,7 +123,7 @@ def _tls_server(ctx, calls):
         raise NotAvailable(f"the host has no TLS server ({e})") from None
     ca = CertificateAuthority.load(ctx.ca_dir / CA_CERT, ctx.ca_dir / CA_KEY)
     files = tls.make_server_files(ctx.tls_folder, ca, ca.cert.public_bytes(serialization.Encoding.PEM))
-    with tls.PythonServer(files, suites=("gcm",), connections=calls) as server:
+    with tls.PythonServer(files, suites=("gcm",), connections=calls, timeout=max(60.0, ctx.tls_timeout)) as server:
         ctx.server = server
         try:
             yield server
@@ -134,7 +136,7 @@ def _tls_request(ctx):
 
     try:
         return tls.board_session(ctx.device, "127.0.0.1", ctx.server.port, "localhost", TLS_DATA, suites=["gcm"],
-                                 timeout=TLS_TIMEOUT)
+                                 verify=ctx.tls_verify, timeout=ctx.tls_timeout)
     except RpcError as e:
         if e.code == METHOD_NOT_FOUND or (e.code == INTERNAL_ERROR and e.data.get("type") == "ImportError"):
             raise NotAvailable(f"the firmware has no tls.echo ({e})") from None

@@ -28,26 +28,101 @@ def _heap(op):
 
 
 def operations_table(results):
+    picos = pico_images(results)
+    extra = "".join(f" heap min, Pico {v} |" for v in picos) + (" goal |" if picos else "")
     rows = ["| operation | APDUs | AT commands | UART bytes → modem | UART bytes ← modem | modeled ms (real hw) "
-            "| sim wall ms (median) | heap min |",
-            "|---|---|---|---|---|---|---|---|"]
-    for op in results["operations"].values():
+            f"| sim wall ms (median) | heap min, unix port |{extra}",
+            "|---|---|---|---|---|---|---|---|" + "---|" * (len(picos) + bool(picos))]
+    for key, op in results["operations"].items():
+        pico_cells = "".join(f" {pico_heap(results['pico'][v]['operations'].get(key))} |" for v in picos)
+        pico_cells += f" {goal(key)} |" if picos else ""
         if op["status"] != "ok":
-            rows.append(f"| {op['label']} | {op['status']}: {op.get('reason') or op.get('error', '')} |||||||")
+            rows.append(f"| {op['label']} | {op['status']}: {op.get('reason') or op.get('error', '')} |||||||"
+                        f"{pico_cells}")
             continue
         c, b = op["counts"], op.get("bound") or {}
         mark = "" if op.get("deterministic", True) else " (varies)"
         rows.append(f"| {op['label']}{mark} | {_vs(c['apdus'], b.get('apdus'))} | {_vs(c['at_commands'], b.get('at_commands'))} "
                     f"| {_vs(c['bytes_to_modem'], b.get('bytes_to_modem'))} "
                     f"| {_vs(c['bytes_from_modem'], b.get('bytes_from_modem'))} "
-                    f"| {_vs(op['model_ms'], b.get('model_ms'))} | {op['wall_ms']['median']} | {_heap(op)} |")
+                    f"| {_vs(op['model_ms'], b.get('model_ms'))} | {op['wall_ms']['median']} | {_heap(op)} |{pico_cells}")
     setup = results.get("setup")
     if setup:
         c, b = setup["counts"], setup["bound"]
         rows.append(f"| + first SIM call after boot | {_vs(c['apdus'], b['apdus'])} | {_vs(c['at_commands'], b['at_commands'])} "
                     f"| {_vs(c['bytes_to_modem'], b['bytes_to_modem'])} | {_vs(c['bytes_from_modem'], b['bytes_from_modem'])} "
-                    f"| {_vs(round(c['model_ms'], 1), b['model_ms'])} | | |")
+                    f"| {_vs(round(c['model_ms'], 1), b['model_ms'])} | | |" + " |" * (len(picos) + bool(picos)))
     return "\n".join(rows)
+
+
+def pico_images(results):
+    """The Pico images with figures, in run order."""
+    return [v for v, r in (results.get("pico") or {}).items() if isinstance(r, dict) and r.get("status") == "ok"]
+
+
+def goal(key):
+    from .pico import GOALS_KB
+
+    return f"≤ {GOALS_KB[key]}K" if key in GOALS_KB else ""
+
+
+def pico_heap(res):
+    """A Pico heap cell: the minimum in KB, `> hi` when even the whole heap failed, or why there is none."""
+    if not res:
+        return "not run"
+    if res.get("status") == "not available":
+        return "not available"
+    heap = res.get("heap")
+    if not heap:
+        return res.get("error", "not searched")
+    if heap["min_kb"] is None:
+        return f"> {heap['range'][1]}K"
+    lo = heap["range"][0]
+    return f"≤ {lo}K" if heap["min_kb"] == lo else f"{heap['min_kb']}K"
+
+
+def _kb(n):
+    return "" if n is None else f"{n / 1024:.1f}"
+
+
+def pico_table(version, run):
+    """Per operation on one Pico image: the heap figures at its minimum and, when measured, the board's time."""
+    rows = [f"**MicroPython {version}** ({run['image']}): {run['boot_free']} bytes free at the end of a boot.py that "
+            "allocates nothing, the most a ballast leaves.", "",
+            "| operation | heap min | KB free when ready | KB free after 2 calls | TLS peak KB | guest ms "
+            "| UART ms | board CPU ms | card ms (modeled) |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for op in run["operations"].values():
+        h = op.get("heap") or {}
+        rows.append(f"| {op['label']} | {pico_heap(op)} | {_kb(h.get('free_ready'))} | {_kb(h.get('free_after'))} "
+                    f"| {_kb(h.get('peak_bytes'))} | {_times(op.get('time'))}")
+        if op.get("time_verify_sim"):
+            rows.append(f"| {op['label']}, `--verify sim` | | | | | {_times(op['time_verify_sim'])}")
+    return "\n".join(rows)
+
+
+def _times(t):
+    t = t or {}
+    if "error" in t:
+        return f"{t['error'][:80]} ||||"
+    return " | ".join(str(t.get(f, "")) for f in ("guest_ms", "uart_ms", "board_ms", "card_ms")) + " |"
+
+
+def pico_section(pico):
+    if "skipped" in pico:
+        return [f"Emulated Pico skipped: {pico['skipped']}"]
+    parts = []
+    for version, run in pico.items():
+        if run.get("status") != "ok":
+            parts += [f"MicroPython {version}: {run.get('status')}: {run.get('reason') or run.get('error', '')}", ""]
+            continue
+        parts += [pico_table(version, run), ""]
+    parts.append("Heap min on the Pico: the smallest free heap (KB, `gc.mem_free()` after `gc.collect()`) a "
+                 "benchmark `boot.py` ballast leaves the firmware, at which the firmware loads and runs the "
+                 "operation twice, by bisection; code included. Board CPU = guest time (`time.ticks_us`, raw REPL, "
+                 "`jsonrpc.handle`) − the UART time the modem trace models; the simulated card answers at once, so "
+                 "on hardware add the card ms.")
+    return parts
 
 
 def scale_table(scale):
@@ -90,6 +165,8 @@ def markdown(results):
         "",
         f"Card latencies (profile `{t['profile']}`): {lat}. Source: {t['source']}",
     ]
+    if results.get("pico"):
+        parts += ["", "## Emulated Raspberry Pi Pico (pico_waveshare_sim7080g)", ""] + pico_section(results["pico"])
     if results.get("scale"):
         parts += ["", "## Many boards", "", scale_table(results["scale"])]
     if results.get("regressions"):

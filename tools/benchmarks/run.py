@@ -2,11 +2,13 @@
 
     python -m benchmarks.run [--runs 5] [--ops sim_info,sign_message,...] [--no-heap] [--no-scale]
         [--boards 1,2,4,8] [--seconds 5] [--heap-range 16:256:4] [--update-baseline] [--check]
+        [--no-pico] [--pico-images v1.28.0[,v1.22.0]] [--pico-step 1] [--pico-time-runs 2]
 
 Writes `.bench/results.json` and `.bench/results.md` (`--out`), prints the table. Benches live in
 `.bench/benchmarks/` (`--state`), apart from the bench `safebench bench up` uses, and are stopped
 on exit, Ctrl-C or SIGTERM. Exit status 1 when an operation failed or, with `--check`, when a count
-or heap minimum grew past the baseline's margin; 2 on bad arguments.
+or heap minimum grew past the baseline's margin; 2 on bad arguments. The emulated Pico's heap minima and
+board time (`pico`) run when the emulator is installed, and are reported skipped otherwise.
 """
 
 import argparse
@@ -22,12 +24,12 @@ from pathlib import Path
 from cryptography import x509
 
 from safebench.device import Device
-from safebench.errors import BenchError, DeployError, DeviceError
+from safebench.errors import BenchError, BoardError, DeployError, DeviceError
 from safebench.pki import CA_CERT
 from safebench.provision import register_device
 from safebench.readings import Registry
 
-from . import baseline, fresh_bench, heap, lower_bounds, measure, report, scale
+from . import baseline, fresh_bench, heap, lower_bounds, measure, pico, report, scale
 from .operations import NotAvailable, by_key
 from .trace import COUNT_FIELDS
 
@@ -60,7 +62,21 @@ def _parser():
     ap.add_argument("--out", default=".bench", help="folder of results.json and results.md")
     ap.add_argument("--update-baseline", action="store_true", help=f"write {baseline.PATH.name} from this run")
     ap.add_argument("--check", action="store_true", help="exit 1 when a value grew past the baseline's margin")
+    ap.add_argument("--no-pico", action="store_true", help="skip the emulated Pico (heap by ballast, board time)")
+    ap.add_argument("--pico-images", type=_images, default=[pico.IMAGES[0]],
+                    help=f"official MicroPython images to run, of {','.join(pico.IMAGES)} (default {pico.IMAGES[0]})")
+    ap.add_argument("--pico-step", type=int, default=1, help="KB step of the Pico's heap bisection (default 1)")
+    ap.add_argument("--pico-time-runs", type=int, default=2,
+                    help="guest-timed calls per operation on the Pico, 0 for none (default 2)")
     return ap
+
+
+def _images(text):
+    versions = text.split(",")
+    unknown = [v for v in versions if v not in pico.IMAGES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown image(s) {', '.join(unknown)}; known: {', '.join(pico.IMAGES)}")
+    return versions
 
 
 def measure_operations(ops, args, state, staged, results):
@@ -106,6 +122,25 @@ def search_heaps(ops, args, state, staged, setup, results):
             res["heap"] = None
 
 
+def run_pico(ops, args, state):
+    """{version: results} of the emulated Pico, or {"skipped": why} when it cannot run here."""
+    missing = pico.harness_missing()
+    if missing:
+        _log(f"emulated Pico skipped: {missing}")
+        return {"skipped": missing}
+    lo = args.heap_range[0]
+    out = {}
+    for version in args.pico_images:
+        _log(f"emulated Pico, MicroPython {version}")
+        try:
+            out[version] = pico.measure_image(version, ops, state, state / "pico-build", lo, args.pico_step,
+                                              args.pico_time_runs, _log)
+        except (BenchError, BoardError, DeployError, DeviceError) as e:  # this image's figures are lost, not the others'
+            _log(f"  failed: {type(e).__name__}: {e}")
+            out[version] = {"status": "error", "error": f"{type(e).__name__}: {e}"}
+    return out
+
+
 def run_scale(args, state, staged):
     n_max = max(args.boards)
     with fresh_bench.fresh_bench(state / "scale", MAIN_HEAP, boards=n_max, staged=staged) as bench:
@@ -143,6 +178,8 @@ def main(argv=None):
         ops = by_key(args.ops.split(",") if args.ops else None)
     except KeyError as e:
         _parser().error(str(e.args[0]))
+    if args.pico_step < 1 or args.pico_time_runs < 0:
+        _parser().error("--pico-step must be 1 or more, --pico-time-runs 0 or more")
     if args.update_baseline and args.no_heap:
         _parser().error("--update-baseline needs the heap search: drop --no-heap")
     signal.signal(signal.SIGTERM, _terminate)
@@ -161,6 +198,8 @@ def main(argv=None):
         setup = measure_operations(ops, args, state, staged, results)
         if not args.no_heap:
             search_heaps(ops, args, state, staged, setup, results)
+        if not args.no_pico:
+            results["pico"] = run_pico(ops, args, state)
         if not args.no_scale:
             _log("many boards")
             results["scale"] = run_scale(args, state, staged)

@@ -3,15 +3,16 @@ output), the IoT SAFE lower bounds (hand-counted vectors), the heap bisection, t
 and the report."""
 
 import json
+import sys
 from types import SimpleNamespace
 
 import pytest
 
-from benchmarks import baseline, framing, heap, operations, report
+from benchmarks import baseline, framing, heap, operations, pico, report, run
 from benchmarks import lower_bounds as lb
 from benchmarks.measure import measure, percentile
 from benchmarks.trace import TraceReader, count
-from safebench.errors import RpcError
+from safebench.errors import DeviceError, RpcError
 from safebench.rpc_codes import INTERNAL_ERROR, METHOD_NOT_FOUND
 from safebench_simulator.card import Card
 from safebench_simulator.modem import Modem
@@ -258,3 +259,97 @@ def test_out_of_memory_in_tls_echo_is_a_failure_not_an_absence():
     ctx = operations.Context(_Firmware(error), None, None, None, None, None, server=SimpleNamespace(port=1))
     with pytest.raises(RpcError):
         operations._tls_request(ctx)
+
+
+# -- the emulated Pico: ballast, figures, report ---------------------------------------------------
+
+class _Heap:
+    """A 32-bit MicroPython heap as the ballast sees it: 16-byte blocks, a bytearray = its object block
+    plus its bytes rounded up to blocks (none for an empty one)."""
+
+    def __init__(self, free):
+        self.free = free
+
+    def mem_free(self):
+        return self.free
+
+    def collect(self):
+        pass
+
+    def bytearray(self, n):
+        self.free -= pico.BLOCK + -(-n // pico.BLOCK) * pico.BLOCK
+        return bytes(n)
+
+
+@pytest.mark.parametrize("start", [241600, 64 * 1024 + 16, 64 * 1024 + 32, 64 * 1024 + 1040, 64 * 1024])
+def test_ballast_leaves_exactly_the_free_heap_asked_for(start, monkeypatch, capsys):
+    fake = _Heap(start)
+    monkeypatch.setitem(sys.modules, "gc", fake)
+    exec(pico.ballast_boot_py(64), {"bytearray": fake.bytearray})
+    assert fake.free == 64 * 1024
+    assert pico.ballast_free(capsys.readouterr().out.splitlines()) == 64 * 1024
+
+
+def test_a_measuring_boot_py_allocates_nothing(monkeypatch, capsys):
+    fake = _Heap(228336)
+    monkeypatch.setitem(sys.modules, "gc", fake)
+    exec(pico.ballast_boot_py(pico.MEASURE_KB), {"bytearray": fake.bytearray})
+    assert fake.free == 228336 and pico.ballast_free(capsys.readouterr().out.splitlines()) == 228336
+
+
+def test_ballast_line_is_the_last_one_printed():
+    lines = [b"MPY: soft reboot", b"ballast free 70000", b"ballast free 65536", b"ballast free ?", b'{"jsonrpc"}']
+    assert pico.ballast_free(lines) == 65536
+    assert pico.ballast_free([b"MPY: soft reboot"]) is None
+
+
+def test_search_range_ends_at_the_boot_heap_on_a_step():
+    assert pico.search_range(241600, 16, 1) == (16, 235, 1)
+    assert pico.search_range(241600, 16, 4) == (16, 232, 4)
+    heap.smallest_passing(lambda k: True, *pico.search_range(241600, 16, 4))  # a range smallest_passing takes
+    assert pico.search_range(228352, 16, 1) == (16, 222, 1)  # 223 KB exactly: no room for a longer boot.py
+    with pytest.raises(pico.BallastError):
+        pico.search_range(16 * 1024, 16, 1)
+
+
+def test_board_time_is_the_guest_clock_less_the_uart():
+    assert pico.board_ms(1234.56, 34.5) == 1200.1
+
+
+def test_guest_reply_is_found_among_the_raw_repl_output():
+    out = 'MPY: soft reboot\nguest-timed {"us": 1500, "reply": {"id": 1, "result": {"a": 1}}}\n'
+    assert pico.guest_reply(out) == {"us": 1500, "reply": {"id": 1, "result": {"a": 1}}}
+    with pytest.raises(DeviceError, match="MemoryError"):
+        pico.guest_reply("Traceback\nMemoryError: memory allocation failed\n")
+
+
+def test_pico_images_option_refuses_an_unknown_image():
+    assert run._parser().parse_args(["--pico-images", "v1.22.0"]).pico_images == ["v1.22.0"]
+    assert run._parser().parse_args([]).pico_images == ["v1.28.0"]
+    with pytest.raises(SystemExit):
+        run._parser().parse_args(["--pico-images", "v1.99"])
+    with pytest.raises(SystemExit):
+        run.main(["--pico-step", "0"])
+
+
+def test_report_has_a_heap_column_per_pico_image_and_the_goals():
+    counts = {"apdus": 4, "at_commands": 5, "bytes_to_modem": 198, "bytes_from_modem": 273}
+    results = {
+        "created": "now", "firmware": {"firmware": "0.3.0", "micropython": "1.29.0"}, "host": {"cpus": 2},
+        "elapsed_s": 1, "method": {"runs": 5, "warmup": 2},
+        "timing": {"profile": "generic", "baud": 115200, "latency_ms": {"default": 5}, "source": "guesses"},
+        "operations": {"reading": {"label": "signed reading", "status": "ok", "counts": counts, "model_ms": 355.9,
+                                   "wall_ms": {"median": 30.0}, "heap": {"min_kb": 48, "range": [16, 256, 4]}}},
+        "pico": {"v1.28.0": {"status": "ok", "image": "RPI_PICO-v1.28.0.uf2", "boot_free": 241600, "operations": {
+            "reading": {"label": "signed reading", "status": "ok",
+                        "heap": {"min_kb": 61, "range": [16, 235, 1], "free_ready": 50000, "free_after": 40000},
+                        "time": {"guest_ms": 900.0, "uart_ms": 36.0, "board_ms": 864.0, "card_ms": 320.0}}}},
+            "v1.22.0": {"status": "error", "error": "DeployError: no"}}}
+    text = report.markdown(results)
+    assert "| heap min, unix port | heap min, Pico v1.28.0 | goal |" in text and "heap min, Pico v1.22.0" not in text
+    assert "| 48K | 61K | ≤ 64K |" in text
+    assert "| signed reading | 61K | 48.8 | 39.1 |  | 900.0 | 36.0 | 864.0 | 320.0 |" in text
+    assert "v1.22.0: error: DeployError: no" in text
+    results["pico"] = {"skipped": "node is not installed"}
+    text = report.markdown(results)
+    assert "Emulated Pico skipped: node is not installed" in text and "goal" not in text
