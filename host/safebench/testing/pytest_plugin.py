@@ -55,11 +55,11 @@ def pytest_cmdline_main(config):
         raise pytest.UsageError("give --sim-boards N or --emu-boards N, not both")
     if config.getoption("--emu-firmware") and not emu:
         raise pytest.UsageError("--emu-firmware is the image of the --emu-boards Picos: give --emu-boards N")
-    option, n = ("--emu-boards", emu) if emu else ("--sim-boards", sim)
+    option, n, kind = ("--emu-boards", emu, "emulated Picos") if emu else ("--sim-boards", sim, "simulated boards")
     if not n:
         return
     if n < 0:
-        raise pytest.UsageError(f"{option} {n}: give a number of boards, 1 or more")
+        raise pytest.UsageError(f"{option} {n}: give a number of {kind}, 1 or more")
     if not config.pluginmanager.hasplugin("xdist"):
         raise pytest.UsageError(f"{option} needs pytest-xdist (pip install pytest-xdist)")
     if not hasattr(config, "workerinput"):  # set xdist's own options, whichever hook runs first
