@@ -206,18 +206,22 @@ def test_percentile():
     assert percentile([], 50) is None
 
 
+def _results(operations, **more):
+    """A results.json of one run with these operations (and, e.g., pico=...)."""
+    return {"created": "now", "firmware": {"firmware": "0.3.0", "micropython": "1.29.0"}, "host": {"cpus": 2},
+            "elapsed_s": 1, "method": {"runs": 5, "warmup": 2},
+            "timing": {"profile": "generic", "baud": 115200, "latency_ms": {"default": 5}, "source": "guesses"},
+            "operations": operations, **more}
+
+
 def test_report_shows_ratios_and_unavailable_operations():
     counts = {"apdus": 8, "at_commands": 8, "bytes_to_modem": 224, "bytes_from_modem": 1260}
-    results = {
-        "created": "now", "firmware": {"firmware": "0.2.0", "micropython": "1.29.0"}, "host": {"cpus": 2},
-        "elapsed_s": 1, "method": {"runs": 5, "warmup": 2},
-        "timing": {"profile": "generic", "baud": 115200, "latency_ms": {"default": 5}, "source": "guesses"},
-        "operations": {
+    results = _results({
             "read_cert": {"label": "certificate read", "status": "ok", "counts": counts, "model_ms": 168.8,
                           "wall_ms": {"median": 40.0},
                           "bound": {**{k: v // 2 for k, v in counts.items()}, "model_ms": 125.2},
                           "heap": {"min_kb": 40, "range": [16, 256, 4]}, "retained_bytes": 2048},
-            "tls_handshake": {"label": "TLS 1.3 handshake", "status": "not available", "reason": "no tls.echo"}}}
+            "tls_handshake": {"label": "TLS 1.3 handshake", "status": "not available", "reason": "no tls.echo"}})
     text = report.markdown(results)
     assert "| certificate read | 8 / 4 (2.00×) |" in text and "40K" in text
     assert "not available: no tls.echo" in text and "guesses" in text
@@ -334,17 +338,13 @@ def test_pico_images_option_refuses_an_unknown_image():
 
 def test_report_has_a_heap_column_per_pico_image_and_the_goals():
     counts = {"apdus": 4, "at_commands": 5, "bytes_to_modem": 198, "bytes_from_modem": 273}
-    results = {
-        "created": "now", "firmware": {"firmware": "0.3.0", "micropython": "1.29.0"}, "host": {"cpus": 2},
-        "elapsed_s": 1, "method": {"runs": 5, "warmup": 2},
-        "timing": {"profile": "generic", "baud": 115200, "latency_ms": {"default": 5}, "source": "guesses"},
-        "operations": {"reading": {"label": "signed reading", "status": "ok", "counts": counts, "model_ms": 355.9,
+    results = _results({"reading": {"label": "signed reading", "status": "ok", "counts": counts, "model_ms": 355.9,
                                    "wall_ms": {"median": 30.0}, "heap": {"min_kb": 48, "range": [16, 256, 4]}}},
-        "pico": {"v1.28.0": {"status": "ok", "image": "RPI_PICO-v1.28.0.uf2", "boot_free": 241600, "operations": {
+        pico={"v1.28.0": {"status": "ok", "image": "RPI_PICO-v1.28.0.uf2", "boot_free": 241600, "operations": {
             "reading": {"label": "signed reading", "status": "ok",
                         "heap": {"min_kb": 61, "range": [16, 235, 1], "free_ready": 50000, "free_after": 40000},
                         "time": {"guest_ms": 900.0, "uart_ms": 36.0, "board_ms": 864.0, "card_ms": 320.0}}}},
-            "v1.22.0": {"status": "error", "error": "DeployError: no"}}}
+            "v1.22.0": {"status": "error", "error": "DeployError: no"}})
     text = report.markdown(results)
     assert "| heap min, unix port | heap min, Pico v1.28.0 | goal |" in text and "heap min, Pico v1.22.0" not in text
     assert "| 48K | 61K | ≤ 64K |" in text
