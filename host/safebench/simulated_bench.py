@@ -318,8 +318,9 @@ class SimulatedBench:
 
 def emulated_images(firmware=None):
     """(MicroPython image, boot ROM, whether `firmware` chose the image) for an emulated Pico: `firmware`
-    (a UF2 file, or a release such as 1.22.0 whose image is in the images folder), else the v1.28.0 image of the images folder ($SAFEBENCH_RP2040_IMAGES, else the cache that
-    `python -m safebench_simulator.rp2040.images seed|fetch` fills); the B1 boot ROM always from that folder."""
+    (a UF2 file, or a release such as 1.22.0 whose image is in the images folder), else the v1.28.0 image
+    of the images folder ($SAFEBENCH_RP2040_IMAGES, else the cache that `python -m
+    safebench_simulator.rp2040.images seed|fetch` fills); the B1 boot ROM always from that folder."""
     from safebench_simulator.rp2040 import images
     from safebench_simulator.rp2040.pico import harness_missing
 

@@ -89,7 +89,7 @@ def _checked_options(config):
             _check_heap(heap)
         if emu_boards:
             for image in _emu_images(config):
-                _check_emulation(image or None)
+                _check_emulation(image)
         return None
     for given, option in ((heap, "--heap"), (sim_boards, "--sim-boards"), (emu_boards, "--emu-boards")):
         if given:
@@ -184,8 +184,8 @@ EMULATED_TYPE = "pico_waveshare_sim7080g"
 
 
 def _emu_images(config):
-    """The --emu-firmware images, [None] for the default one."""
-    return (config.getoption("--emu-firmware") or "").split(",")
+    """The --emu-firmware images, None for the default one."""
+    return [image or None for image in (config.getoption("--emu-firmware") or "").split(",")]
 
 
 def _emulated(config):
@@ -196,7 +196,7 @@ def _emulated(config):
     images = _emu_images(config)
     worker = getattr(config, "workerinput", None)
     image = images[int(worker["workerid"][2:]) % len(images)] if worker else images[0]
-    return {"board_type": EMULATED_TYPE, "firmware": image or None}
+    return {"board_type": EMULATED_TYPE, "firmware": image}
 
 
 @pytest.fixture(scope="session")
