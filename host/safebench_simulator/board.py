@@ -257,8 +257,14 @@ def main(argv=None):
     board = BoardSupervisor(args.flash, args.heap, {1: args.uart1} if args.uart1 else {}, args.link, log,
                             args.modem_dialect)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(json.dumps({"port": board.port, "link": str(board.link) if board.link else None, "pid": os.getpid()}),
-          flush=True)
+    serve_until_stopped(board)
+
+
+def serve_until_stopped(board, **announced):
+    """A supervisor's life: its ready line on stdout (JSON: port, link, pid and `announced`), which the
+    bench reads, then serve until SIGTERM or Ctrl-C, closing the board either way."""
+    print(json.dumps({"port": board.port, "link": str(board.link) if board.link else None, "pid": os.getpid(),
+                      **announced}), flush=True)
     try:
         board.serve()
     except KeyboardInterrupt:

@@ -14,7 +14,6 @@ up, then serves until SIGTERM. A UART's bytes cross at its baud rate in the emul
 """
 
 import argparse
-import json
 import os
 import select
 import shutil
@@ -24,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..board import die_with_parent, make_raw
+from ..board import die_with_parent, make_raw, serve_until_stopped
 from ..link import Uart, make_link, read_available, remove_link
 
 HARNESS = Path(__file__).with_name("harness.js")
@@ -207,14 +206,7 @@ def main(argv=None):
         board = PicoSupervisor(args.bootrom, args.flash, args.firmware, args.link, uarts)
     except EmulatorError as e:
         sys.exit(str(e))
-    print(json.dumps({"port": board.port, "link": str(board.link) if board.link else None, "pid": os.getpid(),
-                      **{f"uart{n}": line.name for n, line in board.lines.items()}}), flush=True)
-    try:
-        board.serve()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        board.close()
+    serve_until_stopped(board, **{f"uart{n}": line.name for n, line in board.lines.items()})
 
 
 if __name__ == "__main__":
