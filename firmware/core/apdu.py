@@ -86,15 +86,21 @@ class Cgla(Csim):
 
 def _parse_reply(line):
     # +CSIM: <len>,"<hex>" -- also unquoted, without the space, lower case; trust the hex, not <len>.
-    _, _, rest = line.partition(b",")
-    hexa = rest.strip().strip(b'"')
-    if len(hexa) < 4 or len(hexa) % 2:
+    # The hex is decoded through a memoryview, once: a 255-byte reply makes one 255-byte object, not five
+    # copies of a 520-byte line in a heap that may have no such gap (role discovery, on a 64K board).
+    start, end = line.find(b",") + 1, len(line)
+    while start < end and line[start] in b' \t"':
+        start += 1
+    while end > start and line[end - 1] in b' \t\r\n"':
+        end -= 1
+    if start == 0 or end - start < 4 or (end - start) % 2:
         raise ModemReplyError("malformed answer: %r" % line[:40])
+    hexa = memoryview(line)
     try:
-        raw = unhexlify(hexa)
+        data, sw = unhexlify(hexa[start:end - 4]), unhexlify(hexa[end - 4:end])
     except ValueError:
         raise ModemReplyError("non-hex answer: %r" % line[:40]) from None
-    return raw[:-2], (raw[-2] << 8) | raw[-1]
+    return data, (sw[0] << 8) | sw[1]
 
 
 class LogicalChannel:

@@ -169,7 +169,7 @@ class IoTSafe:
             chunk = self.channel.send(_INS_READ_FILE, offset >> 8, offset & 0xFF, reference, want, "READ FILE")
             if not chunk:
                 raise CardError(0x6F00, "READ FILE returned no data")
-            chunk = chunk[:size - offset]  # some cards pad the last chunk with zeros
+            chunk = memoryview(chunk)[:size - offset]  # some cards pad the last chunk with zeros
             out[offset:offset + len(chunk)] = chunk
             offset += len(chunk)
         return bytes(out)

@@ -1,8 +1,8 @@
 # TCP sockets through the modem's socket commands: what the two socket drivers (quectel.py, simcom.py)
-# share, the URC bookkeeping, and the stream they hand out.
-import time
+# share and the URC bookkeeping. The stream they hand out is modem_stream.py, loaded with the first
+# connection: the reading path, which makes none, never carries it.
 
-from atchannel import ATError, ATTimeout
+from atchannel import ATTimeout
 from modem import Modem
 
 
@@ -17,10 +17,18 @@ class SocketModem(Modem):
         self.waiting, self.closed = set(), set()
 
     def attach(self):
-        """Bring the modem up for a connection (bringup.py); BringUpError names the stage that failed."""
+        """Bring the modem up for a connection (bringup.py); BringUpError names the stage that failed.
+        The bring-up's code is let go after it: the connection's heap (TLS) needs the room more than the
+        next connect needs the time to load it again."""
+        import sys
+
         from bringup import bring_up
 
-        bring_up(self)
+        try:
+            bring_up(self)
+        finally:
+            for name in ("bringup", "network_settings"):
+                sys.modules.pop(name, None)
 
     def on_urc(self, line):
         for prefix, ids in ((self.DATA_URC, self.waiting), (self.CLOSED_URC, self.closed)):
@@ -57,59 +65,6 @@ class SocketModem(Modem):
     def stream(self, conn_id, host, port, timeout_ms):
         self.closed.discard(conn_id)
         self.waiting.discard(conn_id)
+        from modem_stream import ModemSocket
+
         return ModemSocket(self, conn_id, "%s:%d" % (host, port), timeout_ms)
-
-
-class ModemSocket:
-    """A TCP connection through the modem's socket commands, as a stream (read, readinto, write, close).
-
-    Data is fetched when the modem announces it (a URC) or, failing that, polled, so a URC lost to
-    a reboot only slows a read down. `timeout_ms` bounds each read and each send command.
-    """
-
-    def __init__(self, driver, conn_id, peer, timeout_ms=30000):
-        self.driver, self.id, self.peer, self.timeout_ms = driver, conn_id, peer, timeout_ms
-        self.open = True
-        self.blocking = True
-
-    def setblocking(self, flag):
-        self.blocking = flag
-
-    def write(self, data):
-        mv = memoryview(data)
-        for i in range(0, len(mv), self.driver.SEND_MAX):
-            self.driver.send(self.id, mv[i:i + self.driver.SEND_MAX], self.timeout_ms)
-        return len(mv)
-
-    def readinto(self, buf, nbytes=None):
-        """Bytes read into `buf` (at least 1), 0 at the end of the stream, None if non-blocking and
-        nothing is there; NetworkTimeout when `timeout_ms` pass without any."""
-        mv = memoryview(buf)[:nbytes or len(buf)]
-        deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
-        while True:
-            n = self.driver.recv(self.id, mv)
-            if n:
-                return n
-            if self.id in self.driver.closed:
-                return 0
-            if not self.blocking:
-                return None
-            left = time.ticks_diff(deadline, time.ticks_ms())
-            if left <= 0:
-                from tcp import NetworkTimeout
-
-                raise NetworkTimeout("no data from %s within %d ms" % (self.peer, self.timeout_ms), self.peer)
-            self.driver.wait_data(self.id, min(left, 200))
-
-    def read(self, n=512):
-        buf = bytearray(n)
-        got = self.readinto(buf)
-        return None if got is None else bytes(buf[:got])
-
-    def close(self):
-        if self.open:
-            self.open = False
-            try:
-                self.driver.close(self.id)
-            except ATError:
-                pass  # the connection is gone either way (the peer closed it, the modem rebooted)

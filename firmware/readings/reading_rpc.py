@@ -1,6 +1,5 @@
 # The `reading` method of the command protocol (docs/protocol.md): one sensor reading signed by the SIM.
 from jsonrpc import hex_text
-from reading import signed_reading
 from sim_session import session
 from utc import epoch_seconds
 
@@ -14,7 +13,11 @@ def reading():
 
     s = session()
     iccid, kid = s.identity()
-    if _counter is None:  # imported once the SIM session's first-call work is done: a lower heap peak
+    # The reading's own modules are imported once the SIM session's first-call work (role discovery) is
+    # done: not on the heap at its peak.
+    from reading import signed_reading
+
+    if _counter is None:
         from seqcounter import SeqCounter
 
         _counter = SeqCounter()

@@ -12,9 +12,9 @@ from rpc_codes import INVALID_PARAMS
 
 _SUITES = {"gcm": 0x1301, "ccm": 0x1304}
 # The modules a session loads: the TLS client, each module after the ones it imports (one at a time, so an
-# import that fails is the only one missing), and what tls13 and _connect import when they need it.
+# import that fails is the only one missing), and what tls13 and the connection import when they need it.
 _CLIENT = ("aead", "hkdf", "tls_record", "tls_messages", "tls13", "simkeys")
-_ON_DEMAND = ("tcp", "p256", "x509")
+_ON_DEMAND = ("tcp", "modem_stream", "p256", "x509")
 
 
 def tls_echo(**params):

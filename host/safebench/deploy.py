@@ -273,9 +273,14 @@ def build(board_type, out_dir, march=None, sim_roles=None, features=None, networ
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
 
+# -O3 leaves out the line-number tables (a traceback names the file and function, at line 1): 6 % of the code a
+# board loads into its heap, measured on the emulated Pico (docs/benchmarks.md).
+MPY_CROSS_OPTIONS = ("-O3",)
+
+
 def _compile(src, dst, march=None):
-    res = subprocess.run([_tool("mpy-cross"), *([f"-march={march}"] if march else []), "-o", str(dst),
-                          "-s", src.name, str(src)], capture_output=True, text=True)
+    res = subprocess.run([_tool("mpy-cross"), *MPY_CROSS_OPTIONS, *([f"-march={march}"] if march else []),
+                          "-o", str(dst), "-s", src.name, str(src)], capture_output=True, text=True)
     if res.returncode:
         raise DeployError(f"mpy-cross failed on {src.name}: {res.stderr.strip()}")
 
