@@ -20,7 +20,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 
-# The emulated Picos' session runs beside the rest (which mostly waits on its boards: ~0.4 of a core), its
+# The emulated Picos' sessions run beside the rest (which mostly waits on its boards: ~0.4 of a core), their
 # output shown when both are done; the exit status is the worse of the two.
 test: lint tls-tools rp2040js
 	@mkdir -p .bench; $(MAKE) --no-print-directory hil-emulated > .bench/hil-emulated.log 2>&1 & emulated=$$!; \
@@ -29,12 +29,21 @@ test: lint tls-tools rp2040js
 	echo "---- the HIL suite on emulated Picos (.bench/hil-emulated.log) ----"; cat .bench/hil-emulated.log; \
 	[ $$main = 0 ] && [ $$emulated_rc = 0 ]
 
-# The HIL suite on two emulated Picos, one per MicroPython image (docs/hardware.md §1.5), the tests shared
-# between them: only where the images are (CI seeds them: .ci/run), as the emulator is slow (~1/4 real speed).
-EMU_IMAGES ?= 1.28.0,1.22.0
+# The whole HIL suite on an emulated Pico per MicroPython image (docs/hardware.md §1.5), the images' sessions side by
+# side, each in its own temporary folder: only where the images are (CI seeds them: .ci/run), as the emulator is
+# slow (~1/4 real speed). The output of each session follows the other's; the exit status is the worse.
+EMU_IMAGES ?= 1.28.0 1.22.0
 hil-emulated: venv rp2040js
-	@if $(BIN)/python -c 'import sys; from safebench_simulator.rp2040 import images; sys.exit(not all(images.release_image(r) for r in "$(EMU_IMAGES)".split(",")))'; then \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider hil_tests --emu-boards 2 --emu-firmware $(EMU_IMAGES); \
+	@if $(BIN)/python -c 'import sys; from safebench_simulator.rp2040 import images; sys.exit(not all(images.release_image(r) for r in "$(EMU_IMAGES)".split()))'; then \
+	  mkdir -p .bench; pids=""; \
+	  for r in $(EMU_IMAGES); do \
+	    tmp=$$(mktemp -d /tmp/safebench-hil-$$r.XXXXXX); \
+	    ( $(BIN)/python -m pytest -q -p no:cacheprovider --basetemp $$tmp hil_tests --emu-boards 1 --emu-firmware $$r \
+	      > .bench/hil-emulated-$$r.log 2>&1; rc=$$?; rm -rf $$tmp; exit $$rc ) & pids="$$pids $$!"; \
+	  done; \
+	  rc=0; for p in $$pids; do wait $$p || rc=1; done; \
+	  for r in $(EMU_IMAGES); do echo "-- MicroPython $$r on an emulated Pico (.bench/hil-emulated-$$r.log) --"; \
+	    cat .bench/hil-emulated-$$r.log; done; exit $$rc; \
 	else echo "note: no RP2040 images $(EMU_IMAGES) in the images folder: the HIL suite on emulated Picos did not run (python -m safebench_simulator.rp2040.images fetch)"; fi
 
 # TLS servers the interop tests run (Debian openssl, gnutls-bin): installed once, only when missing and

@@ -118,6 +118,36 @@ def cut_id(line):
     return None
 
 
+def whole(line):
+    """True when each string, object and array `line` opens is closed again by its end."""
+    depth, i, n = 0, 0, len(line)
+    while i < n:
+        c = line[i]
+        if c == 34:  # '"'
+            i = _string_end(line, i, n)
+            if i == n:
+                return False
+        elif c == 123 or c == 91:  # { [
+            depth += 1
+        elif c == 125 or c == 93:  # } ]
+            depth -= 1
+        i += 1
+    return depth == 0
+
+
+def _cut_short_parses():
+    try:
+        json.loads("[0")
+    except ValueError:
+        return False
+    return True
+
+
+# MicroPython before 1.23 parses a line cut short as the object its first bytes make ('{"id": 1, "method": "sim.sign",
+# "params": {"mess' gives {"id": 1, "method": "sim.sign", "params": {}}): there, a request must be whole too.
+_CUT_SHORT_PARSES = _cut_short_parses()
+
+
 def _string_end(line, i, n):
     """Index of the quote closing the string that opens at `i` (n if the line ends first)."""
     i += 1
@@ -131,6 +161,8 @@ def handle(line, find):
     object: its class's `code` (rpc_codes) and `data` if it has them, else INTERNAL_ERROR; `type` names it."""
     try:
         req = json.loads(line)
+        if _CUT_SHORT_PARSES and not whole(line):
+            raise ValueError
     except ValueError:
         return _error(None, PARSE_ERROR, "not valid JSON")
     if not isinstance(req, dict) or req.get("jsonrpc") != "2.0" or not isinstance(req.get("method"), str):

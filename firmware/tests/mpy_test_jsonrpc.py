@@ -87,3 +87,14 @@ def test_oversize_request_keeps_its_id():
     for line, rid in cases:
         kept = bytearray(line[:jsonrpc.REQUEST_MAX])
         assert jsonrpc.cut_id(kept) == rid, line[:40]
+
+
+def test_a_request_cut_short_is_not_whole():
+    # what MicroPython before 1.23 parses anyway ('{"a": 1' as {"a": 1}); whole() is what turns it away there
+    whole = (b'{"jsonrpc":"2.0","id":1,"method":"echo","params":{"x":"}{[\\""}}', b"[1, [2], {}]", b'""', b"5")
+    cut = (b'{"jsonrpc": "2.0", "id": 1, "method": ', b'{"params": {"x": 1}', b'{"x": "ab', b'{"x": "a\\"}', b"[1, 2")
+    for line in whole:
+        assert jsonrpc.whole(line), line
+    for line in cut:
+        assert not jsonrpc.whole(line), line
+        assert jsonrpc.handle(line, METHODS.get)["error"]["code"] == -32700, line

@@ -6,6 +6,7 @@ $SAFEBENCH_RP2040_IMAGES, else the cache, which `.ci/run` seeds from ../shared/e
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -90,6 +91,39 @@ def test_the_pico_runs_on_when_its_modem_goes_away(tmp_path, no_leftovers):
         assert "Traceback" not in Path(board["log"]).read_text()
     finally:
         bench.down()
+
+
+@pytest.mark.timeout(60)
+def test_the_pico_drives_a_modem_port_given_with_modem(tmp_path, no_leftovers):
+    """`bench up --emulate --modem PORT`: the Pico's UART0 (GP0/GP1) is that serial port, no modem is simulated,
+    and bytes cross it both ways (a pty stands in for a modem on a USB-serial adapter)."""
+    import tty
+
+    modem, port = os.openpty()
+    tty.setraw(modem)
+    bench = SimulatedBench(tmp_path, attached=True)
+    try:
+        board = bench.up(board_type=PICO, modem=os.ttyname(port))["boards"][0]
+        assert "modem" not in board["pids"] and board["modem"] == os.ttyname(port)
+        script = ("from machine import UART, Pin\nimport time\n"
+                  "u = UART(0, 115200, tx=Pin(0), rx=Pin(1), timeout=2000)\nu.write(b'AT\\r')\n"
+                  "print(u.readline())\n")
+        proc = subprocess.Popen([sys.executable, "-m", "mpremote", "connect", board["port"], "exec", script],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = b""
+        deadline = time.monotonic() + 30
+        while not seen.endswith(b"AT\r") and time.monotonic() < deadline:
+            if select.select([modem], [], [], 0.2)[0]:
+                seen += os.read(modem, 64)
+        os.write(modem, b"OK\r\n")
+        out, err = proc.communicate(timeout=30)
+
+        assert seen == b"AT\r"
+        assert out.strip() == "b'OK\\r\\n'", err
+    finally:
+        bench.down()
+        os.close(modem)
+        os.close(port)
 
 
 def _open_files(pid):
