@@ -1,5 +1,4 @@
-# A TCP connection through a socket modem's commands (modem_sockets.py), as the stream TLS and MQTT read
-# and write.
+# A TCP connection through a socket modem's commands (modem_sockets.py), as the stream TLS reads and writes.
 import time
 
 from atchannel import ATError

@@ -273,8 +273,8 @@ def build(board_type, out_dir, march=None, sim_roles=None, features=None, networ
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
 
-# -O3 leaves out the line-number tables (a traceback names the file and function, at line 1): 6 % of the code a
-# board loads into its heap, measured on the emulated Pico (docs/benchmarks.md).
+# -O3 leaves out the line-number tables (a traceback names the file and function, at line 1): 6 % of the .mpy
+# files, which a board loads into its heap; 1-2 KB of a signed reading's on the emulated Pico (docs/benchmarks.md).
 MPY_CROSS_OPTIONS = ("-O3",)
 
 
