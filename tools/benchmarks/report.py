@@ -10,15 +10,22 @@ def _vs(ours, bound, unit=""):
     return f"{ours}{unit} / {bound}{unit} ({ours / bound:.2f}×)"
 
 
-def _heap(op):
-    heap = op.get("heap")
-    if not heap:
-        return "not searched"
+def _min_kb(heap):
+    """A heap search's minimum in KB: `≤ lo` at the bottom of its range, `> hi` when even the top failed."""
     lo, hi, _ = heap["range"]
     k = heap["min_kb"]
     if k is None:
         return f"> {hi}K"
-    text = f"≤ {lo}K" if k == lo else f"{k}K"
+    return f"≤ {lo}K" if k == lo else f"{k}K"
+
+
+def _heap(op):
+    heap = op.get("heap")
+    if not heap:
+        return "not searched"
+    text = _min_kb(heap)
+    if heap["min_kb"] is None:
+        return text
     extra = []
     if op.get("peak_bytes"):
         extra.append(f"peak {op['peak_bytes'] / 1024:.0f} KB")
@@ -75,10 +82,7 @@ def pico_heap(res):
     heap = res.get("heap")
     if not heap:
         return res.get("error", "not searched")
-    if heap["min_kb"] is None:
-        return f"> {heap['range'][1]}K"
-    lo = heap["range"][0]
-    return f"≤ {lo}K" if heap["min_kb"] == lo else f"{heap['min_kb']}K"
+    return _min_kb(heap)
 
 
 def _kb(n):

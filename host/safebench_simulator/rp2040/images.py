@@ -72,8 +72,9 @@ def seed(source, dest=None):
         src = Path(source) / name
         if not src.is_file():
             continue
-        if sha256(src) != digest:
-            raise ImageError(f"{src}: SHA-256 {sha256(src)} is not the {name} the project checked ({digest})")
+        found = sha256(src)
+        if found != digest:
+            raise ImageError(f"{src}: SHA-256 {found} is not the {name} the project checked ({digest})")
         if not (dest / name).is_file() or sha256(dest / name) != digest:
             _install(src.read_bytes(), dest / name)
             copied.append(name)
