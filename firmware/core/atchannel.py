@@ -186,10 +186,13 @@ class ATChannel:
         mv[:got] = self._mv[:got]
         self._consume(got)
         while got < n:
-            k = self._read_some(mv[got:n], deadline)
-            if not k:
+            k = self.uart.readinto(mv[got:n]) if self.uart.any() else 0
+            if k:
+                got += k
+            elif time.ticks_diff(deadline, time.ticks_ms()) < 0:
                 raise ATTimeout("payload cut short: %d of %d bytes" % (got, n))
-            got += k
+            else:
+                time.sleep_ms(1)
         return n
 
     def _consume(self, k):
@@ -197,25 +200,20 @@ class ATChannel:
         self._len -= k
 
     def _fill(self, deadline):
-        """Read more from the UART into the buffer; False at the deadline."""
-        if self._len == _LINE_MAX:
-            self._len = 0  # an over-long line: it is noise
-        n = self._read_some(self._mv[self._len:], deadline)
-        self._len += n
-        return n > 0
-
-    def _read_some(self, mv, deadline):
-        """Bytes read from the UART into `mv` once some have arrived, 0 at the deadline.
+        """Read more from the UART into the buffer; False at the deadline.
 
         While nothing has arrived the core sleeps a millisecond at a time instead of waiting inside
         the UART's read timeout, which on the rp2 port spins: a wait for the modem costs no CPU time."""
+        if self._len == _LINE_MAX:
+            self._len = 0  # an over-long line: it is noise
         while True:
             if self.uart.any():
-                n = self.uart.readinto(mv)
+                n = self.uart.readinto(self._mv[self._len:])
                 if n:
-                    return n
+                    self._len += n
+                    return True
             if time.ticks_diff(deadline, time.ticks_ms()) < 0:
-                return 0
+                return False
             time.sleep_ms(1)
 
     def _readline_if_complete(self):
