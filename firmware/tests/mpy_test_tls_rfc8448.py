@@ -7,14 +7,14 @@ import tls_messages
 import tvectors
 from aead import AesGcm
 from fakesock import FakeSock
-from tls_record import CT_ALERT, CT_APPDATA, CT_HANDSHAKE, Records, TLSError
+from tls_record import CT_ALERT, CT_APPDATA, CT_HANDSHAKE, Records, TLSError, buffers
 
 V = tvectors.load("rfc8448_1rtt.txt")[0]
 FLIGHT = V["encrypted_extensions"] + V["certificate"] + V["certificate_verify"] + V["server_finished"]
 
 
 def _records(data=b"", piece=None):
-    return Records(FakeSock(data, piece), 2048, 2048)
+    return Records(FakeSock(data, piece), buffers(2048))
 
 
 def _keys(prefix):

@@ -19,7 +19,6 @@ import time
 import hkdf
 import tls_messages as msg
 from aead import wipe_buffer
-from micropython import const
 from tls_record import (
     BAD_CERTIFICATE,
     CERTIFICATE_EXPIRED,
@@ -32,6 +31,7 @@ from tls_record import (
     DECRYPT_ERROR,
     ILLEGAL_PARAMETER,
     INTERNAL_ERROR,
+    RECORD_LIMIT,
     UNEXPECTED_MESSAGE,
     UNKNOWN_CA,
     UNSUPPORTED_CERTIFICATE,
@@ -39,11 +39,11 @@ from tls_record import (
     Records,
     TLSError,
 )
+from tls_record import buffers as record_buffers  # a name of its own: "buffers" is the option
 
 AES_128_GCM_SHA256 = msg.AES_128_GCM_SHA256
 AES_128_CCM_SHA256 = msg.AES_128_CCM_SHA256
 SUITES = msg.SUITES
-RECORD_LIMIT = const(2048)  # plaintext bytes per record we ask the server to keep to
 _EMPTY_HASH = (b"\xe3\xb0\xc4\x42\x98\xfc\x1c\x14\x9a\xfb\xf4\xc8\x99\x6f\xb9\x24"  # SHA-256 of b""
                b"\x27\xae\x41\xe4\x64\x9b\x93\x4c\xa4\x95\x99\x1b\x78\x52\xb8\x55")
 
@@ -62,7 +62,8 @@ class TLSClient:
     """A TLS 1.3 connection; `handshake()` (or `wrap()`) first, then use it like a socket."""
 
     def __init__(self, sock, keys, server_name, trust_anchor=None, now=None, suites=None,
-                 verify_on_sim=False, record_limit=RECORD_LIMIT, share_in_first_hello=True, probe=None):
+                 verify_on_sim=False, record_limit=RECORD_LIMIT, share_in_first_hello=True, probe=None,
+                 buffers=None):
         self.sock = sock
         self.keys = keys
         self.server_name = server_name
@@ -74,9 +75,9 @@ class TLSClient:
                 raise ValueError("unsupported cipher suite %04x" % s)
         self._verify_on_sim = verify_on_sim
         self._share_first = share_in_first_hello
-        self._limit = record_limit
         self._probe = probe  # called at every SIM call and handshake record (heap measurements)
-        self.records = Records(sock, record_limit, record_limit)
+        self.records = Records(sock, buffers or record_buffers(record_limit))  # buffers: tls_record.buffers()
+        self._limit = self.records.send_max  # what the buffers hold is what we ask the server to keep to
         self._pending = memoryview(b"")
         self._eof = False
         self._closed = False
@@ -494,6 +495,7 @@ def wrap(sock, keys, server_name, **options):
     """Run the TLS 1.3 handshake over `sock` and return the connection; raises TLSError.
 
     options: trust_anchor (DER; default the SIM's CA file), now ((y, m, d, hh, mm, ss) UTC; default
-    the modem's clock), suites, verify_on_sim, record_limit, share_in_first_hello, probe.
+    the modem's clock), suites, verify_on_sim, record_limit, share_in_first_hello, probe, buffers (the two
+    record buffers, from tls_record.buffers(), instead of new ones of record_limit).
     """
     return TLSClient(sock, keys, server_name, **options).handshake()

@@ -14,6 +14,7 @@ CT_ALERT = const(21)
 CT_HANDSHAKE = const(22)
 CT_APPDATA = const(23)
 MAX_PLAINTEXT = const(16384)
+RECORD_LIMIT = const(2048)  # plaintext bytes per record we ask the server to keep to
 _TAG = const(16)
 
 CLOSE_NOTIFY = const(0)
@@ -66,12 +67,17 @@ class TLSError(Exception):
         super().__init__(msg)
 
 
+def buffers(plaintext=RECORD_LIMIT):
+    """The receive and send buffers for records of up to `plaintext` bytes. A small board allocates them
+    before it loads the TLS client: later, its heap may have the room but not in one piece."""
+    return bytearray(5 + plaintext + 1 + _TAG), bytearray(5 + plaintext + 1 + _TAG)
+
+
 class Records:
-    def __init__(self, sock, recv_plaintext, send_plaintext):
+    def __init__(self, sock, buffers):
         self.sock = sock
-        self._in = bytearray(5 + recv_plaintext + 1 + _TAG)
-        self._out = bytearray(5 + send_plaintext + 1 + _TAG)
-        self.send_max = send_plaintext
+        self._in, self._out = buffers  # from buffers()
+        self.send_max = len(self._out) - 5 - 1 - _TAG
         self.limit_agreed = False  # once True, records above the buffer are an error, not a reason to grow
         self.reader = None  # (aead, iv, [sequence number]) once reads are protected
         self.writer = None

@@ -11,10 +11,12 @@ from jsonrpc import RpcError
 from rpc_codes import INVALID_PARAMS
 
 _SUITES = {"gcm": 0x1301, "ccm": 0x1304}
-# The modules a session loads: the TLS client, each module after the ones it imports (one at a time, so an
-# import that fails is the only one missing), and what tls13 and the connection import when they need it.
-_CLIENT = ("aead", "hkdf", "tls_record", "tls_messages", "tls13", "simkeys")
-_ON_DEMAND = ("tcp", "modem_stream", "p256", "x509")
+# The modules a session loads, in the order that keeps a small board's heap in one piece: the record buffers
+# first, then the SIM's keys (role discovery) and the connection (the modem's bring-up), each phase's code gone
+# before the next is loaded; then the TLS client, each module after the ones it imports (one at a time, so an
+# import that fails is the only one missing); X.509 and P-256 when the handshake needs them.
+_CLIENT = ("aead", "hkdf", "tls_record", "tls_messages", "tls13")
+_ON_DEMAND = ("simkeys", "tcp", "modem_stream", "p256", "x509")
 
 
 def tls_echo(**params):
@@ -24,18 +26,25 @@ def tls_echo(**params):
     unloaded again whatever happened, so a failed handshake leaves the heap as the request found it."""
     from sim_session import session
 
-    s = session()
+    s = session()  # the board's SIM session lives on after the request, with its module
     loaded = set(sys.modules)
     try:
-        for name in _CLIENT:
-            __import__(name)
-        from simkeys import SimKeys
+        from tls_record import buffers
 
-        res = echo(lambda: SimKeys(s.card(), s.modem.network_time, s.roles, s.file), s.modem, **params)
+        record_buffers = buffers()  # first, while the heap has them in one piece
+        res = echo(lambda: _sim_keys(s), s.modem, record_buffers, **params)
     finally:
         _unload(loaded)
     res["mem_free"] = gc.mem_free()
     return res
+
+
+def _sim_keys(s):
+    """The keys of the SIM session `s`; the card is opened and its roles found (role discovery reads files)
+    before the TLS client's modules are loaded, so the two never share the heap."""
+    from simkeys import SimKeys
+
+    return SimKeys(s.card(), s.modem.network_time, s.roles, s.file)
 
 
 def _unload(loaded):
@@ -67,7 +76,7 @@ def _connect(modem, host, port, transport, timeout_ms):
     return tcp.connect(host, port, timeout_ms)
 
 
-def echo(open_keys, modem, host, port, server_name=None, data="", ca=None, suites=None, verify="firmware", limit=1024,
+def echo(open_keys, modem, buffers, host, port, server_name=None, data="", ca=None, suites=None, verify="firmware", limit=1024,
          hello_retry=False, transport="auto", timeout_ms=30000):
     """`open_keys()`: the SIM's keys (simkeys.SimKeys), asked for once the params are valid; `modem`: the
     modem driver (None: the board's own network). hello_retry: send the first ClientHello without key
@@ -85,14 +94,14 @@ def echo(open_keys, modem, host, port, server_name=None, data="", ca=None, suite
         anchor = unhexlify(ca) if ca else None
     except (ValueError, TypeError):
         raise RpcError(INVALID_PARAMS, "data and ca must be hex strings") from None
-    opts = {"verify_on_sim": verify == "sim", "share_in_first_hello": not hello_retry}
+    opts = {"verify_on_sim": verify == "sim", "share_in_first_hello": not hello_retry, "buffers": buffers}
     if anchor is not None:
         opts["trust_anchor"] = anchor
     if suites is not None:
         _param(isinstance(suites, list) and suites and all(s in _SUITES for s in suites), "suites: gcm and/or ccm")
         opts["suites"] = [_SUITES[s] for s in suites]
 
-    import tls13
+    from tls_record import TLSError
 
     keys = open_keys()
     apdus = getattr(keys, "apdus", None)
@@ -110,14 +119,18 @@ def echo(open_keys, modem, host, port, server_name=None, data="", ca=None, suite
     sock = _connect(modem, host, port, transport, timeout_ms)
     conn = None
     try:
-        conn = tls13.TLSClient(sock, keys, server_name or host, probe=probe, **opts)
+        for name in _CLIENT:  # with the network up: the modem's bring-up code is gone from the heap by then
+            __import__(name)
+        from tls13 import TLSClient
+
+        conn = TLSClient(sock, keys, server_name or host, probe=probe, **opts)
         conn.handshake()
         res = dict(conn.info)
         res["apdus"] = apdus() if apdus else None
         res["heap_used_max"] = free_before - low[0]  # sampled high-water of live data, lazily loaded modules included
         conn.write(payload)
         reply = conn.readline(limit)
-    except tls13.TLSError as e:
+    except TLSError as e:
         if conn is not None:
             e.data["sim_ops"] = conn.info["sim_ops"]  # what the SIM did before it failed
         raise

@@ -345,7 +345,7 @@ def validate_chain(chain, anchor_der, now, host, verify):
         raise CertError(BAD_USAGE, "server certificate is not for serverAuth")
     cert, depth = leaf, 0
     while True:
-        if bytes(cert.der) == bytes(anchor.der):
+        if len(cert.der) == len(anchor.der) and bytes(cert.der) == bytes(anchor.der):  # copies only when alike
             return leaf  # the server sent the anchor itself
         if cert.issuer == anchor.subject:
             _check_signature(cert, anchor, verify, "the certificate issued by the trust anchor")
