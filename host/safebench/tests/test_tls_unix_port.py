@@ -144,7 +144,7 @@ cfg = json.load(open(sys.argv[1]))
 def keys():
     return SoftKeys(unhexlify(cfg["cert"]), int(cfg["key"], 16), unhexlify(cfg["ca"]), tuple(cfg["now"]))
 
-methods = {"tls.echo": lambda **params: tls_rpc.echo(keys, None, **params)}
+methods = {"tls.echo": lambda **params: tls_rpc.echo(keys, None, None, **params)}
 request = {"jsonrpc": "2.0", "id": 1, "method": "tls.echo", "params": cfg["params"]}
 print(json.dumps(jsonrpc.handle(json.dumps(request), methods.get)))
 """
