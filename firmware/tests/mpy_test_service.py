@@ -25,3 +25,21 @@ def test_the_reading_path_loads_neither_sim_handlers_nor_tls():
     service.find("reading")
     assert "reading_rpc" in sys.modules
     assert not [m for m in ("sim_rpc", "tls_rpc", "tls13", "simkeys") if m in sys.modules]
+
+
+def test_a_handler_whose_import_runs_out_of_memory_leaves_nothing_behind():
+    import gc
+
+    service.METHODS["demo.oom"] = ("demo", "oom_handler", "handler")
+    gc.collect()
+    before = gc.mem_free()
+    try:
+        service.find("demo.oom")
+    except MemoryError:
+        pass
+    else:
+        raise AssertionError("the import did not fail")
+    finally:
+        del service.METHODS["demo.oom"]
+    gc.collect()
+    assert before - gc.mem_free() < 50000, before - gc.mem_free()  # the half-made module's 100000 bytes are free

@@ -16,7 +16,6 @@ _SUITES = {"gcm": 0x1301, "ccm": 0x1304}
 # before the next is loaded; then the TLS client, each module after the ones it imports (one at a time, so an
 # import that fails is the only one missing); X.509 and P-256 when the handshake needs them.
 _CLIENT = ("aead", "hkdf", "tls_record", "tls_messages", "tls13")
-_ON_DEMAND = ("simkeys", "tcp", "modem_stream", "p256", "x509")
 
 
 def tls_echo(**params):
@@ -48,17 +47,12 @@ def _sim_keys(s):
 
 
 def _unload(loaded):
-    """Unload every module the request loaded. MicroPython takes a module whose import failed (out of memory)
-    out of sys.modules but leaves its table slot pointing at it, which keeps the half-made module alive until
-    the slot is reused: storing the names that are missing and deleting them again lets it go."""
-    try:
-        for name in _CLIENT + _ON_DEMAND:
-            if name not in sys.modules:
-                sys.modules[name] = None
-    except MemoryError:
-        pass  # the table was full: no stale slot to reuse
+    """Unload every module the request loaded, and the half-made ones of imports that ran out of memory."""
+    from service import release_failed_imports
+
     for name in [m for m in sys.modules if m not in loaded]:
         del sys.modules[name]
+    release_failed_imports()
     gc.collect()
 
 
