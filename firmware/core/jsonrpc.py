@@ -181,7 +181,8 @@ def handle(line, find):
         return _error(rid, e.code, str(e), e.data)
     except TypeError as e:
         return _error(rid, INVALID_PARAMS, "bad params: %s" % e)
-    except MemoryError:
+    except MemoryError:  # a handler's import, its lazy ones included, may have run out of memory halfway
+        release_failed_imports()
         return _error(rid, INTERNAL_ERROR, "out of memory")
     except Exception as e:
         code = getattr(e, "code", None)
@@ -191,6 +192,33 @@ def handle(line, find):
     if "id" not in req:
         return None  # a notification gets no answer
     return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+
+def release_failed_imports():
+    """Let the half-made modules of imports that ran out of memory go. MicroPython takes such a module out of
+    sys.modules but leaves its table slot pointing at it, which keeps it, and all it allocated, alive until
+    the slot is reused: storing the names of the module files on the import path that are not loaded, then
+    deleting them again, lets them go. Best effort: a full heap may leave no room for the names."""
+    import os
+
+    stored = []
+    try:
+        for folder in sys.path:
+            try:
+                entries = os.ilistdir(folder or ".")
+            except OSError:
+                continue  # a folder that is not there (".frozen" on most boards)
+            for entry in entries:
+                file = entry[0]
+                dot = file.rfind(".")
+                name = file[:dot]
+                if dot > 0 and file[dot:] in (".py", ".mpy") and name not in sys.modules:
+                    sys.modules[name] = None
+                    stored.append(name)
+    except MemoryError:
+        pass
+    for name in stored:
+        del sys.modules[name]
 
 
 def _error(rid, code, message, data=None):

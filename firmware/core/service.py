@@ -41,37 +41,7 @@ def find(method):
     except ImportError:
         raise jsonrpc.RpcError(METHOD_NOT_FOUND, "method %s needs the %s feature, which is not deployed on this"
                                " board" % (method, feature), {"feature": feature}) from None
-    except MemoryError:
-        release_failed_imports()
-        raise
     return getattr(handlers, function)
-
-
-def release_failed_imports():
-    """Let the half-made modules of imports that ran out of memory go. MicroPython takes such a module out of
-    sys.modules but leaves its table slot pointing at it, which keeps it, and all it allocated, alive until
-    the slot is reused: storing the names of the module files on the import path that are not loaded, then
-    deleting them again, lets them go. Best effort: a full heap may leave no room for the names."""
-    import os
-
-    stored = []
-    try:
-        for folder in sys.path:
-            try:
-                entries = os.ilistdir(folder or ".")
-            except OSError:
-                continue  # a folder that is not there (".frozen" on most boards)
-            for entry in entries:
-                file = entry[0]
-                dot = file.rfind(".")
-                name = file[:dot]
-                if dot > 0 and file[dot:] in (".py", ".mpy") and name not in sys.modules:
-                    sys.modules[name] = None
-                    stored.append(name)
-    except MemoryError:
-        pass
-    for name in stored:
-        del sys.modules[name]
 
 
 def info():

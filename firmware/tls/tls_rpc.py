@@ -47,12 +47,9 @@ def _sim_keys(s):
 
 
 def _unload(loaded):
-    """Unload every module the request loaded, and the half-made ones of imports that ran out of memory."""
-    from service import release_failed_imports
-
+    """Unload every module the request loaded (jsonrpc lets go those whose import ran out of memory)."""
     for name in [m for m in sys.modules if m not in loaded]:
         del sys.modules[name]
-    release_failed_imports()
     gc.collect()
 
 
