@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit hil hil-emulated clean tls-tools bench rp2040js
+.PHONY: venv demo test lint unit hil hil-emulated clean peers bench rp2040js
 
 venv: $(STAMP)
 
@@ -22,7 +22,7 @@ lint: venv
 
 # The emulated Picos' sessions run beside the rest (which mostly waits on its boards: ~0.4 of a core), their
 # output shown when both are done; the exit status is the worse of the two.
-test: lint tls-tools rp2040js
+test: lint peers rp2040js
 	@mkdir -p .bench; $(MAKE) --no-print-directory hil-emulated > .bench/hil-emulated.log 2>&1 & emulated=$$!; \
 	$(BIN)/python -m pytest -q; main=$$?; \
 	wait $$emulated; emulated_rc=$$?; \
@@ -33,7 +33,7 @@ test: lint tls-tools rp2040js
 # side, each in its own temporary folder: only where the images are (CI seeds them: .ci/run), as the emulator is
 # slow (~1/4 real speed). The output of each session follows the other's; the exit status is the worse.
 EMU_IMAGES ?= 1.28.0 1.22.0
-hil-emulated: venv rp2040js
+hil-emulated: venv peers rp2040js
 	@if $(BIN)/python -c 'import sys; from safebench_simulator.rp2040 import images; sys.exit(not all(images.release_image(r) for r in "$(EMU_IMAGES)".split()))'; then \
 	  mkdir -p .bench; pids=""; \
 	  for r in $(EMU_IMAGES); do \
@@ -46,15 +46,16 @@ hil-emulated: venv rp2040js
 	    cat .bench/hil-emulated-$$r.log; done; exit $$rc; \
 	else echo "note: no RP2040 images $(EMU_IMAGES) in the images folder: the HIL suite on emulated Picos did not run (python -m safebench_simulator.rp2040.images fetch)"; fi
 
-# TLS servers the interop tests run (Debian openssl, gnutls-bin): installed once, only when missing and
-# apt can run (CI runs as root); otherwise the tests that need gnutls-serv say they were skipped.
-tls-tools:
-	@command -v openssl >/dev/null && command -v gnutls-serv >/dev/null || { \
+# The real peers the tests talk to, from Debian: TLS servers (openssl, gnutls-bin) and the MQTT broker
+# (mosquitto, in /usr/sbin). Installed once, only when missing and apt can run (CI runs as root); otherwise
+# the tests that need them say they were skipped.
+peers:
+	@command -v openssl >/dev/null && command -v gnutls-serv >/dev/null && PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin >/dev/null; \
-	  else echo "note: install Debian openssl and gnutls-bin for the TLS interop tests"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin mosquitto >/dev/null; \
+	  else echo "note: install Debian openssl, gnutls-bin and mosquitto for the TLS and MQTT tests"; fi; }
 
-hil: venv tls-tools rp2040js
+hil: venv peers rp2040js
 	$(BIN)/python -m pytest -q hil_tests
 
 # The emulated Pico (host/safebench_simulator/rp2040): Node.js from Debian when missing (as root with apt),

@@ -1,7 +1,7 @@
 # A TCP connection through a socket modem's commands (modem_sockets.py), as the stream TLS reads and writes.
 import time
 
-from atchannel import ATError
+from atchannel import ATError, ATTimeout
 
 
 class ModemSocket:
@@ -21,8 +21,17 @@ class ModemSocket:
 
     def write(self, data):
         mv = memoryview(data)
-        for i in range(0, len(mv), self.driver.SEND_MAX):
-            self.driver.send(self.id, mv[i:i + self.driver.SEND_MAX], self.timeout_ms)
+        try:
+            for i in range(0, len(mv), self.driver.SEND_MAX):
+                self.driver.send(self.id, mv[i:i + self.driver.SEND_MAX], self.timeout_ms)
+        except ATTimeout:
+            raise  # the modem itself did not answer
+        except ATError as e:  # the modem refuses to send on a connection the peer or the network ended
+            import tcp  # loaded when needed
+
+            if self.id in self.driver.closed:
+                raise tcp.ConnectionReset("connection closed by %s (%s)" % (self.peer, e), self.peer) from None
+            raise tcp.NetworkError("cannot send to %s (%s)" % (self.peer, e), self.peer) from None
         return len(mv)
 
     def readinto(self, buf, nbytes=None):

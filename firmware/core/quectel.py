@@ -5,6 +5,7 @@ from modem_sockets import SocketModem
 
 _CONTEXT = 1
 _OPEN_ERRORS = {b"565": "dns", b"566": "refused", b"569": "timeout"}  # +QIOPEN <err>: DNS parse, connect, timeout
+_ID_IN_USE = b"563"
 
 
 class Quectel(SocketModem):
@@ -28,11 +29,13 @@ class Quectel(SocketModem):
 
     def open_tcp(self, host, port, timeout_ms=30000, conn_id=0):
         self.attach()
-        self.at.command(b'AT+QIOPEN=%d,%d,"TCP","%s",%d,0,0' % (_CONTEXT, conn_id, host.encode(), port))
-        try:
-            err = self.at.wait_urc(b"+QIOPEN:", timeout_ms).split(b",")[-1].strip()
-        except ATTimeout:
-            err = None
+        err = self._open(host, port, timeout_ms, conn_id)
+        if err == _ID_IN_USE:  # a board reset left the modem's connection behind: close it, then connect
+            try:
+                self.close(conn_id)
+            except ATError:
+                pass
+            err = self._open(host, port, timeout_ms, conn_id)
         if err != b"0":  # the manual's advice: close the id of a connect that failed or never reported
             try:
                 self.close(conn_id)
@@ -41,6 +44,14 @@ class Quectel(SocketModem):
             detail = "no +QIOPEN within %d ms" % timeout_ms if err is None else "+QIOPEN error %s" % err.decode()
             raise self.open_failed("timeout" if err is None else _OPEN_ERRORS.get(err), host, port, detail)
         return self.stream(conn_id, host, port, timeout_ms)
+
+    def _open(self, host, port, timeout_ms, conn_id):
+        """The +QIOPEN error code of a connect (b"0": connected), None if none came in time."""
+        self.at.command(b'AT+QIOPEN=%d,%d,"TCP","%s",%d,0,0' % (_CONTEXT, conn_id, host.encode(), port))
+        try:
+            return self.at.wait_urc(b"+QIOPEN:", timeout_ms).split(b",")[-1].strip()
+        except ATTimeout:
+            return None
 
     def send(self, conn_id, data, timeout_ms):
         self.at.command(b"AT+QISEND=%d,%d" % (conn_id, len(data)), data=data, timeout_ms=timeout_ms)

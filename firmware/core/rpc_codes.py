@@ -13,6 +13,8 @@ E_MODEM_REPLY = -32004  # ModemReplyError: the modem's +CSIM answer could not be
 E_TLS = -32005  # TLSError: the TLS handshake or a record failed
 E_NO_EPOCH = -32006  # NoEpochError: a reading cannot be numbered: no network time for a new sequence epoch
 E_NO_ROLE = -32007  # NoRoleError: the SIM has no container for a role the method needs (docs/iotsafe.md §7.3)
+E_MQTT = -32008  # MQTTError: the MQTT broker refused or broke the session (data: its reason code)
+E_NOT_CONNECTED = -32009  # the method needs the board's MQTT session, and none is open (mqtt.connect first)
 # TCP connections (core/tcp.py, whichever transport carries them), from -32020 on:
 E_NETWORK = -32020  # NetworkError: a TCP connection failed (no route, no data connection, a modem socket error)
 E_CONNECTION_REFUSED = -32021  # ConnectionRefused: the peer refused the connection

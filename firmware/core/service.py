@@ -27,6 +27,10 @@ METHODS = {
     "modem.tcp_echo": ("core", "modem_rpc", "modem_tcp_echo"),
     "reading": ("readings", "reading_rpc", "reading"),
     "tls.echo": ("tls", "tls_rpc", "tls_echo"),
+    "mqtt.connect": ("mqtt", "mqtt_rpc", "mqtt_connect"),
+    "mqtt.publish": ("mqtt", "mqtt_rpc", "mqtt_publish"),
+    "mqtt.ping": ("mqtt", "mqtt_rpc", "mqtt_ping"),
+    "mqtt.close": ("mqtt", "mqtt_rpc", "mqtt_close"),
 }
 
 

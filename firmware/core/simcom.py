@@ -1,5 +1,5 @@
 # SIMCom SIM7080G: ICCID spelling, PDP context and TCP sockets (the CNCFG/CNACT/CAOPEN application commands).
-from atchannel import ATTimeout
+from atchannel import ATError, ATTimeout
 from modem_sockets import SocketModem
 
 _PDP = 0
@@ -35,9 +35,18 @@ class SimCom(SocketModem):
 
     def open_tcp(self, host, port, timeout_ms=30000, conn_id=0):
         self.attach()
+        command = b'AT+CAOPEN=%d,%d,"TCP","%s",%d' % (conn_id, _PDP, host.encode(), port)
         try:
-            lines = self.at.command(b'AT+CAOPEN=%d,%d,"TCP","%s",%d' % (conn_id, _PDP, host.encode(), port),
-                                    b"+CAOPEN:", timeout_ms)
+            try:
+                lines = self.at.command(command, b"+CAOPEN:", timeout_ms)
+            except ATTimeout:
+                raise
+            except ATError:  # the id is still open: a board reset left the modem's connection behind
+                try:
+                    self.close(conn_id)
+                except ATError:
+                    pass
+                lines = self.at.command(command, b"+CAOPEN:", timeout_ms)
         except ATTimeout:
             raise self.open_failed("timeout", host, port, "no +CAOPEN within %d ms" % timeout_ms) from None
         result = lines[-1].split(b",")[-1].strip() if lines else b"?"

@@ -3,7 +3,8 @@
 # The pack names the device (base name from the ICCID), the time from the modem's network clock
 # (base time, omitted while the network has not set it), the reading, and its place in the device's
 # count: the epoch (when the count started) and a sequence number that never repeats within it, so a
-# verifier can reject replays, also of readings from before a wiped flash.
+# verifier can reject replays, also of readings from before a wiped flash; and, when a board's outbox was
+# full, how many readings it dropped.
 from cbor import head, pairs
 from cose import sign1
 
@@ -11,9 +12,11 @@ from cose import sign1
 _BN, _BT, _N, _U, _V = -2, -3, 0, 1, 2
 
 
-def senml(iccid, epoch, seq, name, unit, value, time=None):
+def senml(iccid, epoch, seq, name, unit, value, time=None, dropped=0):
+    """`dropped`: readings the board's outbox had to let go since the last reading that said so (a record
+    of its own, only when there were any)."""
     out = bytearray()
-    head(out, 4, 3)
+    head(out, 4, 4 if dropped else 3)
     first = [(_BN, "urn:dev:iccid:%s:" % iccid)]
     if time is not None:
         first.append((_BT, time))
@@ -21,10 +24,12 @@ def senml(iccid, epoch, seq, name, unit, value, time=None):
     pairs(out, first)
     pairs(out, ((_N, "epoch"), (_V, epoch)))
     pairs(out, ((_N, "seq"), (_V, seq)))
+    if dropped:
+        pairs(out, ((_N, "dropped"), (_V, dropped)))
     return bytes(out)
 
 
-def signed_reading(card, key, kid, iccid, epoch, seq, sensor, time=None):
+def signed_reading(card, key, kid, iccid, epoch, seq, sensor, time=None, dropped=0):
     """COSE_Sign1 bytes of one reading; `sensor` is (name, unit, value)."""
-    payload = senml(iccid, epoch, seq, sensor[0], sensor[1], sensor[2], time)
+    payload = senml(iccid, epoch, seq, sensor[0], sensor[1], sensor[2], time, dropped)
     return sign1(payload, kid, lambda digest: card.sign_hash(key, digest))

@@ -8,6 +8,11 @@ _counter = None
 
 def reading():
     """One sensor reading signed by the SIM as COSE_Sign1 over SenML-CBOR, numbered (epoch, seq) never twice."""
+    return take()
+
+
+def take(dropped=0):
+    """`reading`, for the board's own use too: `dropped` tells of readings its outbox let go."""
     global _counter
     import board
 
@@ -24,7 +29,7 @@ def reading():
     epoch, seq = _counter.next(lambda: _seconds(s.modem.network_time()))
     t = _seconds(s.modem.network_time())
     key = s.roles["signing_key"]
-    cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, epoch, seq, board.read_sensor(), t))
+    cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, epoch, seq, board.read_sensor(), t, dropped))
     return {"epoch": epoch, "seq": seq, "kid": hex_text(kid), "cose": hex_text(cose)}
 
 

@@ -2,6 +2,7 @@
 # to the socket's own timeout, that timeout bounds reads and sends, and failed connects are typed errors.
 import tcp
 from atchannel import ATChannel, ATError, ATTimeout
+from expect import raises
 from fakeuart import FakeUART
 from modem_sockets import SocketModem
 from quectel import Quectel
@@ -28,6 +29,7 @@ class _Driver(SocketModem):
     def __init__(self, quiet, data=b"late"):
         super().__init__(_At())
         self.quiet, self.data, self.sends, self.closes = quiet, data, [], 0
+        self.refuse = None  # what a send raises
 
     def recv(self, conn_id, dest):
         if self.quiet:
@@ -37,6 +39,8 @@ class _Driver(SocketModem):
         return len(self.data)
 
     def send(self, conn_id, data, timeout_ms):
+        if self.refuse:
+            raise self.refuse
         self.sends.append((bytes(data), timeout_ms))
 
     def close(self, conn_id):
@@ -69,6 +73,21 @@ def test_the_sockets_timeout_bounds_a_send():
     sock = driver.stream(0, "10.0.0.1", 443, 4500)
     assert sock.write(bytes(1460 + 10)) == 1470
     assert [(len(d), ms) for d, ms in driver.sends] == [(1460, 4500), (10, 4500)]
+
+
+def test_a_send_the_modem_refuses_is_a_network_error():
+    # the modem answers ERROR to a send on a connection the peer closed (its URC came first) or the network
+    # lost; a modem that does not answer at all stays a modem timeout
+    driver = _Driver(quiet=0)
+    sock = driver.stream(0, "10.0.0.1", 443, 1000)
+    driver.refuse = ATError("ERROR from modem for AT+CASEND=0,5")
+    e = raises(tcp.NetworkError, sock.write, b"hello")
+    assert type(e) is tcp.NetworkError and str(e) == "cannot send to 10.0.0.1:443 (ERROR from modem for AT+CASEND=0,5)"
+    driver.on_urc(b"+CLOSED: 0")
+    e = raises(tcp.NetworkError, sock.write, b"hello")
+    assert type(e) is tcp.ConnectionReset and e.code == -32022 and "connection closed by 10.0.0.1:443" in str(e)
+    driver.refuse = ATTimeout("no answer to AT+CASEND=0,5 within 1000 ms")
+    assert type(raises(ATError, sock.write, b"hello")) is ATTimeout
 
 
 def test_close_of_a_gone_connection_is_quiet():
@@ -118,6 +137,21 @@ def test_simcom_open_errors():
         assert type(e) is cls and str(e).endswith("(+CAOPEN result %s)" % result.decode()), str(e)
     e, _ = _open(_SimCom)
     assert type(e) is tcp.NetworkTimeout
+
+
+def test_an_id_a_board_reset_left_open_is_closed_and_connected_again():
+    # the modem kept the connection of a board that reset: it refuses the id (SIMCom ERROR, Quectel 563)
+    for cls, replies, reopen in (
+            (_SimCom, (b"\r\nERROR\r\n", b"\r\nOK\r\n", b"\r\n+CAOPEN: 0,0\r\n\r\nOK\r\n"), b"AT+CAOPEN=0,0,"),
+            (_Quectel, (b"\r\nOK\r\n\r\n+QIOPEN: 0,563\r\n", b"\r\nOK\r\n", b"\r\nOK\r\n\r\n+QIOPEN: 0,0\r\n"),
+             b"AT+QIOPEN=1,0,")):
+        uart = FakeUART(replies)
+        driver = cls(ATChannel(uart))
+        driver.at.urc = driver.on_urc
+        sock = driver.open_tcp("broker.example", 8883, 50)
+        commands = uart.commands()
+        assert sock.id == 0 and len(commands) == 3 and commands[2].startswith(reopen), commands
+        assert commands[1] in (b"AT+CACLOSE=0", b"AT+QICLOSE=0")
 
 
 def test_the_modem_reports_in_its_own_words():

@@ -135,7 +135,8 @@ def test_echo_keeps_transport_errors_typed_and_closes():
                     tcp.ConnectionReset("connection reset by " + peer, peer), MemoryError()):
         modem = _Modem(FakeSock(then=failure))
         try:
-            tls_rpc.echo(lambda: SoftKeys(F["server"], 1, F["root"], NOW), modem, None, "127.0.0.1", 4433, timeout_ms=1500)
+            tls_rpc.echo(lambda: SoftKeys(F["server"], 1, F["root"], NOW), modem, None, host="127.0.0.1", port=4433,
+                         timeout_ms=1500)
         except Exception as e:
             assert e is failure, repr(e)
         else:

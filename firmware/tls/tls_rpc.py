@@ -8,9 +8,13 @@ import time
 from binascii import hexlify, unhexlify
 
 from jsonrpc import RpcError
-from rpc_codes import INVALID_PARAMS
+from rpc_codes import INTERNAL_ERROR, INVALID_PARAMS
 
 _SUITES = {"gcm": 0x1301, "ccm": 0x1304}
+# TLS 1.3 tells a client that the server refused its certificate only after the client's last flight, if at
+# all: a server that does closes or resets the connection then.
+REFUSED_CERTIFICATE = "the server ended the connection once it had the SIM's certificate, as it does when it does " \
+                      "not accept it: %s"
 # The modules a session loads, in the order that keeps a small board's heap in one piece: the record buffers
 # first, then the SIM's keys (role discovery) and the connection (the modem's bring-up), each phase's code gone
 # before the next is loaded; then the TLS client, each module after the ones it imports (one at a time, so an
@@ -31,14 +35,14 @@ def tls_echo(**params):
         from tls_record import buffers
 
         record_buffers = buffers()  # first, while the heap has them in one piece
-        res = echo(lambda: _sim_keys(s), s.modem, record_buffers, **params)
+        res = echo(lambda: sim_keys(s), s.modem, record_buffers, **params)
     finally:
-        _unload(loaded)
+        unload(loaded)
     res["mem_free"] = gc.mem_free()
     return res
 
 
-def _sim_keys(s):
+def sim_keys(s):
     """The keys of the SIM session `s`; the card is opened and its roles found (role discovery reads files)
     before the TLS client's modules are loaded, so the two never share the heap."""
     from simkeys import SimKeys
@@ -46,11 +50,19 @@ def _sim_keys(s):
     return SimKeys(s.card(), s.modem.network_time, s.roles, s.file)
 
 
-def _unload(loaded):
+def unload(loaded):
     """Unload every module the request loaded (jsonrpc lets go those whose import ran out of memory)."""
     for name in [m for m in sys.modules if m not in loaded]:
         del sys.modules[name]
     gc.collect()
+
+
+def failed(e, text, **data):
+    """An RpcError saying `text`, with the code and data of its cause `e` (and `data`)."""
+    code = getattr(e, "code", None)
+    data["type"] = type(e).__name__
+    data.update(getattr(e, "data", None) or {})
+    return RpcError(code if isinstance(code, int) else INTERNAL_ERROR, text, data)
 
 
 def _param(ok, text):
@@ -67,33 +79,68 @@ def _connect(modem, host, port, transport, timeout_ms):
     return tcp.connect(host, port, timeout_ms)
 
 
-def echo(open_keys, modem, buffers, host, port, server_name=None, data="", ca=None, suites=None, verify="firmware", limit=1024,
-         hello_retry=False, transport="auto", timeout_ms=30000):
-    """`open_keys()`: the SIM's keys (simkeys.SimKeys), asked for once the params are valid; `modem`: the
-    modem driver (None: the board's own network). hello_retry: send the first ClientHello without key
-    share, so the server must answer with a HelloRetryRequest (exercises that path against real servers).
-    timeout_ms: how long the connect and each wait for the server may take."""
+def tls_options(host, port, server_name=None, ca=None, suites=None, verify="firmware", hello_retry=False,
+                transport="auto", timeout_ms=30000):
+    """A method's TLS params checked (INVALID_PARAMS if one is wrong) for open_tls: where to connect, how,
+    and the TLSClient's options. hello_retry: send the first ClientHello without key share, so the server
+    must answer with a HelloRetryRequest (exercises that path against real servers). timeout_ms: how long the
+    connect and each wait for the server may take."""
     _param(isinstance(host, str) and host, "host must be a name or an address")
     _param(isinstance(port, int) and 0 < port < 65536, "port must be 1..65535")
     _param(isinstance(timeout_ms, int) and 0 < timeout_ms <= 600000, "timeout_ms must be 1..600000")
     _param(server_name is None or isinstance(server_name, str), "server_name must be a string")
     _param(verify in ("firmware", "sim"), "verify must be firmware or sim")
     _param(transport in ("auto", "modem", "native"), "transport must be auto, modem or native")
-    _param(isinstance(limit, int) and 1 <= limit <= 4096, "limit must be 1..4096")
-    try:
-        payload = unhexlify(data)
-        anchor = unhexlify(ca) if ca else None
-    except (ValueError, TypeError):
-        raise RpcError(INVALID_PARAMS, "data and ca must be hex strings") from None
-    opts = {"verify_on_sim": verify == "sim", "share_in_first_hello": not hello_retry, "buffers": buffers}
-    if anchor is not None:
-        opts["trust_anchor"] = anchor
+    opts = {"verify_on_sim": verify == "sim", "share_in_first_hello": not hello_retry, "server_name": server_name or host}
+    if ca:
+        try:
+            opts["trust_anchor"] = unhexlify(ca)
+        except (ValueError, TypeError):
+            raise RpcError(INVALID_PARAMS, "ca must be a hex string") from None
     if suites is not None:
         _param(isinstance(suites, list) and suites and all(s in _SUITES for s in suites), "suites: gcm and/or ccm")
         opts["suites"] = [_SUITES[s] for s in suites]
+    return host, port, transport, timeout_ms, opts
 
-    from tls_record import TLSError
 
+def open_tls(keys, modem, buffers, options, probe=None):
+    """A TLS 1.3 session with `keys` (simkeys.SimKeys), its handshake done, where `options` (of tls_options)
+    say. Loads the TLS client; a failed handshake closes the socket."""
+    host, port, transport, timeout_ms, opts = options
+    opts = dict(opts, buffers=buffers, probe=probe)
+    server_name = opts.pop("server_name")
+    sock = _connect(modem, host, port, transport, timeout_ms)
+    conn = None
+    try:
+        for name in _CLIENT:  # with the network up: the modem's bring-up code is gone from the heap by then
+            __import__(name)
+        from tls13 import TLSClient
+        from tls_record import TLSError
+
+        conn = TLSClient(sock, keys, server_name, **opts)
+        try:
+            return conn.handshake()
+        except TLSError as e:
+            e.data["sim_ops"] = conn.info["sim_ops"]  # what the SIM did before it failed
+            raise
+        except Exception as e:
+            if "sign_sha256" not in conn.info["sim_ops"] or not isinstance(getattr(e, "code", None), int):
+                raise  # not after our certificate, or not the network's error (a MemoryError, say)
+            raise failed(e, REFUSED_CERTIFICATE % e, sim_ops=conn.info["sim_ops"]) from None
+    finally:
+        if conn is None:  # the handshake closes the connection when it fails
+            sock.close()
+
+
+def echo(open_keys, modem, buffers, data="", limit=1024, **params):
+    """`open_keys()`: the SIM's keys (simkeys.SimKeys), asked for once the params are valid; `modem`: the
+    modem driver (None: the board's own network); `params`: those of tls_options."""
+    options = tls_options(**params)
+    _param(isinstance(limit, int) and 1 <= limit <= 4096, "limit must be 1..4096")
+    try:
+        payload = unhexlify(data)
+    except (ValueError, TypeError):
+        raise RpcError(INVALID_PARAMS, "data must be a hex string") from None
     keys = open_keys()
     apdus = getattr(keys, "apdus", None)
     low = [gc.mem_free()]
@@ -107,29 +154,20 @@ def echo(open_keys, modem, buffers, host, port, server_name=None, data="", ca=No
     gc.collect()
     free_before = gc.mem_free()
     t0 = time.ticks_ms()
-    sock = _connect(modem, host, port, transport, timeout_ms)
-    conn = None
-    try:
-        for name in _CLIENT:  # with the network up: the modem's bring-up code is gone from the heap by then
-            __import__(name)
-        from tls13 import TLSClient
+    conn = open_tls(keys, modem, buffers, options, probe)
+    from tls_record import TLSError
 
-        conn = TLSClient(sock, keys, server_name or host, probe=probe, **opts)
-        conn.handshake()
+    try:
         res = dict(conn.info)
         res["apdus"] = apdus() if apdus else None
         res["heap_used_max"] = free_before - low[0]  # sampled high-water of live data, lazily loaded modules included
         conn.write(payload)
         reply = conn.readline(limit)
     except TLSError as e:
-        if conn is not None:
-            e.data["sim_ops"] = conn.info["sim_ops"]  # what the SIM did before it failed
+        e.data["sim_ops"] = conn.info["sim_ops"]
         raise
     finally:  # every path closes the connection: the modem's socket id or the board's socket is free again
-        if conn is not None:
-            conn.close()
-        else:
-            sock.close()
+        conn.close()
     res["total_ms"] = time.ticks_diff(time.ticks_ms(), t0)
     res["sent"] = len(payload)
     res["received"] = hexlify(reply).decode().upper()

@@ -109,26 +109,39 @@ def time_text(t):
     return "%04d-%02d-%02d %02d:%02d:%02d UTC" % tuple(t)
 
 
+def _name_parts(name):
+    """[(label, value)] of a DER Name's known attributes ("CN", "O", ...), in order."""
+    parts = []
+    s, e = _expect(name, 0, len(name), _SEQ, "Name")
+    while s < e:
+        _, rs, re = tlv(name, s, e)  # RelativeDistinguishedName SET
+        s = re
+        while rs < re:
+            _, a_s, a_e = tlv(name, rs, re)
+            rs = a_e
+            _, os_, oe = tlv(name, a_s, a_e)
+            _, vs, ve = tlv(name, oe, a_e)
+            oid = bytes(name[os_:oe])
+            for known, label in _NAME_ATTRS:
+                if oid == known:
+                    parts.append((label, bytes(name[vs:ve]).decode()))
+    return parts
+
+
 def name_text(name):
     """A readable form of a DER Name, e.g. "CN=localhost, O=safebench" (unknown attributes left out)."""
-    parts = []
     try:
-        s, e = _expect(name, 0, len(name), _SEQ, "Name")
-        while s < e:
-            _, rs, re = tlv(name, s, e)  # RelativeDistinguishedName SET
-            s = re
-            while rs < re:
-                _, a_s, a_e = tlv(name, rs, re)
-                rs = a_e
-                _, os_, oe = tlv(name, a_s, a_e)
-                _, vs, ve = tlv(name, oe, a_e)
-                oid = bytes(name[os_:oe])
-                for known, label in _NAME_ATTRS:
-                    if oid == known:
-                        parts.append(label + "=" + bytes(name[vs:ve]).decode())
+        return ", ".join(label + "=" + value for label, value in _name_parts(name))
     except (CertError, ValueError):
         return "(unreadable name)"
-    return ", ".join(parts)
+
+
+def common_name(name):
+    """The first commonName of a DER Name; CertError if it has none."""
+    for label, value in _name_parts(name):
+        if label == "CN":
+            return value
+    raise CertError(MALFORMED, "the name has no commonName")
 
 
 class Certificate:

@@ -93,5 +93,13 @@ class ProvisionError(SafebenchError, ValueError):
     """A card cannot be personalised as asked (unknown profile, no certificate file, ...)."""
 
 
+class NotDeliveredError(SafebenchError):
+    """Readings were taken, but wait in the board's outbox: the broker has not acknowledged them."""
+
+
+class BrokerError(SafebenchError):
+    """The MQTT broker could not be started, or is not installed."""
+
+
 class TlsServerError(SafebenchError, OSError):
     """A host TLS server could not be started or did not report in time."""

@@ -121,17 +121,33 @@ class CertificateAuthority:
                 .sign(self.key, hashes.SHA256()))
 
     def issue_device(self, public_point: bytes, iccid: str) -> x509.Certificate:
-        """A TLS-client and signing certificate for the P-256 key `public_point` (04||X||Y) on SIM `iccid`."""
+        """A TLS-client and signing certificate for the P-256 key `public_point` (04||X||Y) on SIM `iccid`. Its
+        commonName is the ICCID: the device's name at the MQTT broker, and in its topic (broker.TOPIC)."""
         public_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_point)
-        return (x509.CertificateBuilder().subject_name(_name(f"device {iccid}")).issuer_name(self.cert.subject)
-                .public_key(public_key).serial_number(x509.random_serial_number())
-                .not_valid_before(_now() - _DAY).not_valid_after(_now() + 3650 * _DAY)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
-                               critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-                .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"urn:iccid:{iccid}")]),
-                               critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                               critical=False)
+        return self.issue_client(public_key, iccid, [x509.UniformResourceIdentifier(f"urn:iccid:{iccid}")],
+                                 valid_days=3650)
+
+    def issue_client(self, public_key, common_name, san=(), valid_days=365) -> x509.Certificate:
+        """A TLS-client certificate named `common_name` (a device, or a service such as the ingest)."""
+        builder = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(self.cert.subject)
+                   .public_key(public_key).serial_number(x509.random_serial_number())
+                   .not_valid_before(_now() - _DAY).not_valid_after(_now() + valid_days * _DAY)
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                                  critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(list(san)), critical=False)
+        return (builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                                      critical=False)
                 .sign(self.key, hashes.SHA256()))
+
+
+def bench_ca(state) -> CertificateAuthority:
+    """The simulated bench's CA (<state>/ca), which issued its SIMs' certificates and is their trust anchor:
+    the rig issues its servers' certificates (TLS, the MQTT broker) from it."""
+    ca_dir = Path(state) / "ca"
+    if not (ca_dir / CA_CERT).exists() or not (ca_dir / CA_KEY).exists():
+        raise UnreadableFileError(f"no bench CA in {ca_dir}: bring the simulated bench up first (`safebench bench "
+                                  "up`)")
+    return CertificateAuthority.load(ca_dir / CA_CERT, ca_dir / CA_KEY)

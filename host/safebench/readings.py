@@ -34,7 +34,8 @@ from .errors import ReadingError, UnreadableFileError, VerificationError
 COSE_SIGN1_TAG = 18
 HDR_ALG, HDR_KID, ES256 = 1, 4, -7
 SENML_BN, SENML_BT, SENML_N, SENML_U, SENML_V = -2, -3, 0, 1, 2
-COUNT_NAMES = ("epoch", "seq")  # the SenML records that number a reading rather than measure
+COUNT_NAMES = ("epoch", "seq", "dropped")  # the SenML records that number a reading (and the readings its
+# board's outbox let go before it) rather than measure
 FUTURE_SKEW = datetime.timedelta(minutes=5)
 LINE_MAX = 64 * 1024  # a reading's line is a few hundred bytes
 
@@ -112,11 +113,12 @@ class Verdict:
     seq: int | None = None
     time: datetime.datetime | None = None
     values: list = field(default_factory=list)
+    dropped: int = 0  # readings the board's outbox let go (full) since the last reading that said so
 
     def as_dict(self):
         return {"verified": self.ok, "reason": self.reason, "kid": self.kid, "iccid": self.iccid,
                 "epoch": self.epoch, "seq": self.seq, "time": self.time.isoformat() if self.time else None,
-                "values": self.values}
+                "values": self.values, "dropped": self.dropped}
 
 
 def _parts(cose: bytes):
@@ -188,6 +190,8 @@ def _senml(payload):
         raise ReadingError("payload has no sequence number")
     if not _is_count(count.get("epoch")):
         raise ReadingError("payload has no epoch: made by firmware from before epochs; deploy the firmware again")
+    if not _is_count(count.get("dropped", 0)):
+        raise ReadingError("payload's count of dropped readings is not a count")
     base = pack[0]
     bt, when = base.get(SENML_BT), None
     if bt is not None:
@@ -197,7 +201,7 @@ def _senml(payload):
             raise ReadingError(f"base time {_plain(bt)!r} is not a time") from None
     values = [{"name": _plain(r.get(SENML_N)), "unit": _plain(r.get(SENML_U)), "value": _plain(r.get(SENML_V))}
               for r in pack if r.get(SENML_N) not in COUNT_NAMES]
-    return _plain(base.get(SENML_BN, "")), count["epoch"], count["seq"], when, values
+    return _plain(base.get(SENML_BN, "")), count["epoch"], count["seq"], when, values, count.get("dropped", 0)
 
 
 def _not_newer(v, last):
@@ -227,7 +231,7 @@ def check(cose: bytes, registry: Registry, ca: x509.Certificate, accepted: dict,
     try:
         cert = verify.certificate_chain(cert_der, ca)
         _check_signature(cose, protected, payload, signature, cert)
-        _, v.epoch, v.seq, v.time, v.values = _senml(payload)
+        _, v.epoch, v.seq, v.time, v.values, v.dropped = _senml(payload)
     except VerificationError as e:
         v.reason = f"{e}: give --ca the CA that issued the SIM's certificate"
         return v

@@ -344,13 +344,9 @@ def echo_with_host(device, state, suites=("gcm", "ccm"), verify="firmware", data
     bench. Fails unless the server saw TLS 1.3 and a client certificate that chains to the CA and whose
     key made a fresh signature in the SIM.
     """
-    from .pki import CA_CERT, CA_KEY, CertificateAuthority
+    from .pki import bench_ca
 
-    ca_dir = Path(state) / "ca"
-    if not (ca_dir / CA_CERT).exists() or not (ca_dir / CA_KEY).exists():
-        raise TlsServerError(f"no bench CA in {ca_dir}: `safebench tls` issues its server certificate from the "
-                             "bench CA; for another server use --connect HOST:PORT")
-    ca = CertificateAuthority.load(ca_dir / CA_CERT, ca_dir / CA_KEY)
+    ca = bench_ca(state)  # for another server: --connect HOST:PORT
     with tempfile.TemporaryDirectory() as tmp:
         files = make_server_files(tmp, ca, ca.cert.public_bytes(serialization.Encoding.PEM))
         with PythonServer(files, suites=suites) as server:

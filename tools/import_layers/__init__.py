@@ -48,8 +48,10 @@ FIRMWARE_LAYERS = (
     Layer(3, "readings", ("firmware/readings/",)),
     # The TLS 1.3 stack on keys held by the SIM: a peer of readings.
     Layer(3, "tls", ("firmware/tls/",)),
+    # Readings published to an MQTT broker through TLS: above both.
+    Layer(4, "mqtt", ("firmware/mqtt/",)),
     # The entry point: may import anything of the firmware.
-    Layer(4, "main", ("firmware/main.py",)),
+    Layer(5, "main", ("firmware/main.py",)),
 )
 
 # Not checked: MicroPython run inside the simulated board, and the firmware tests (they run in the VM with

@@ -192,7 +192,8 @@ def _say_verdict(v):
     values = ", ".join(f"{x['name']}={x['value']:.2f} {x['unit']}" if isinstance(x["value"], float)
                        else f"{x['name']}={x['value']}" for x in v["values"])
     numbered = f"seq {v['seq']} of epoch {v['epoch']}" if v["seq"] is not None else ""
-    return where + " ".join(x for x in (numbered, v["iccid"], values, f"[{status}]") if x)
+    dropped = f"({v['dropped']} readings dropped before it by the board's full outbox)" if v.get("dropped") else ""
+    return where + " ".join(x for x in (numbered, v["iccid"], values, dropped, f"[{status}]") if x)
 
 
 def _say_summary(res):

@@ -1,0 +1,177 @@
+"""Commands on the MQTT path: publish (a board's signed readings to a broker) and broker (Mosquitto for the
+simulated bench)."""
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+from ..device import Device
+from ..errors import NotDeliveredError, UsageError
+from ..pki import load_ca_cert
+from .command import Command, target
+
+
+def _host_port(text):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r}: give HOST:PORT, e.g. broker.example.com:8883")
+    return host.strip("[]"), int(port)
+
+
+def _count(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of readings (1 or more)")
+    return int(text)
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds, from 0 to 86400")
+    return value
+
+
+def _keepalive(text):
+    if not text.isdigit() or not 10 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the keep-alive in seconds, 10 to 65535")
+    return int(text)
+
+
+# ---- publish -------------------------------------------------------------------------------------
+
+def _publish_arguments(parser):
+    parser.add_argument("--broker", required=True, type=_host_port, metavar="HOST:PORT",
+                        help="the MQTT broker (TLS 1.3, client certificates), e.g. the one `safebench broker` runs")
+    parser.add_argument("--ca", help="CA certificate (PEM) the broker's certificate must chain to "
+                                     "(default: the CA file on the SIM)")
+    parser.add_argument("--server-name", help="the name the broker's certificate must have (default HOST)")
+    how_many = parser.add_mutually_exclusive_group()
+    how_many.add_argument("--count", type=_count, default=1, help="how many readings (default 1)")
+    how_many.add_argument("--follow", action="store_true", help="keep publishing until Ctrl-C")
+    parser.add_argument("--interval", type=_seconds, default=0.0, help="seconds between readings (default 0)")
+    parser.add_argument("--keepalive", type=_keepalive, default=60,
+                        help="MQTT keep-alive in seconds (default 60): pings go out while the board waits")
+
+
+def _publish(args):
+    """The board opens its MQTT session (TLS 1.3 with the SIM's keys), publishes readings at QoS 1, each
+    printed once the broker has acknowledged it, and closes the session on the way out (also on Ctrl-C)."""
+    port, _ = target(args)
+    host, broker_port = args.broker
+    params = {"host": host, "port": broker_port, "keepalive": args.keepalive}
+    if args.ca:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        params["ca"] = load_ca_cert(Path(args.ca)).public_bytes(Encoding.DER).hex()
+    if args.server_name:
+        params["server_name"] = args.server_name
+    broker = f"{host}:{broker_port}"
+    taken = reconnects = queued = 0
+    with Device(port) as dev:
+        dev.connect()
+        opened = dev.call("mqtt.connect", timeout=300, **params)
+        keepalive = opened["keepalive"]  # the broker's, if it set one
+        queued = opened["queued"]
+        _emit(args, {"event": "connected", "broker": broker, **opened})
+        try:
+            for i in itertools.count() if args.follow else range(args.count):
+                if i and args.interval:
+                    _wait(dev, args.interval, keepalive)
+                res = dev.call("mqtt.publish", timeout=300)
+                taken += 1
+                reconnects += res["reconnects"]
+                queued = res["queued"]
+                _emit(args, {"event": "published" if res["published"] else "queued", **res})
+        except KeyboardInterrupt:
+            if not args.follow:
+                raise
+        finally:
+            queued = dev.call("mqtt.close").get("queued", queued)
+    res = {"broker": broker, "topic": opened["topic"], "readings": taken, "queued": queued, "reconnects": reconnects}
+    if queued:  # safe in the board's flash, but not delivered: say so, and exit 1
+        raise NotDeliveredError(f"{queued} readings wait in the board's outbox, not taken by the broker: they go out "
+                                "with the board's next session")
+    return res
+
+
+def _wait(dev, seconds, keepalive):
+    """Sleep `seconds`, pinging the broker every half keep-alive so it keeps the session."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, keepalive / 2))
+        if end - time.monotonic() > 0:
+            dev.call("mqtt.ping", timeout=60)
+
+
+def _emit(args, record):
+    print(json.dumps(record) if args.json else _say_record(record), flush=True)
+
+
+def _say_record(r):
+    if r["event"] == "connected":
+        return (f"connected to {r['broker']} as {r['client_id']} ({r['version']} {r['cipher']}, broker "
+                f"{r['server_subject']}); publishing to {r['topic']}" + _outbox_words(r))
+    if r["event"] == "listening":
+        return (f"Mosquitto on {r['broker']} (TLS 1.3, client certificates of the bench CA); devices publish to "
+                f"{r['topics']}. Ctrl-C stops it.")
+    fate = (f"published to {r['topic']} (packet {r['packet_id']})" if r["published"] else
+            f"queued on the board ({r['error']})")
+    return f"seq {r['seq']} of epoch {r['epoch']} {fate}" + _outbox_words(r)
+
+
+def _outbox_words(r):
+    """What the board's outbox did beside: earlier readings sent, readings still waiting, reconnects."""
+    words = [f"{r['sent'] - r.get('published', 0)} queued earlier sent" if r["sent"] - r.get("published", 0) else "",
+             f"{r['queued']} waiting" if r["queued"] else "", f"{r['reconnects']} reconnects" if r["reconnects"] else ""]
+    words = [w for w in words if w]
+    return f"; {', '.join(words)}" if words else ""
+
+
+def _say_published(res):
+    return [f"{res['readings']} readings taken and published to {res['topic']} at {res['broker']}"]
+
+
+# ---- broker --------------------------------------------------------------------------------------
+
+def _broker_arguments(parser):
+    parser.add_argument("--listen-port", type=int, default=8883, help="port on 127.0.0.1 (default 8883)")
+
+
+def _broker(args):
+    """Mosquitto on 127.0.0.1 for the simulated bench: its certificate from the bench CA (the simulated SIMs'
+    trust anchor), devices of the bench CA as clients; until Ctrl-C."""
+    import tempfile
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from .. import tls
+    from ..broker import TOPIC, Broker
+    from ..pki import bench_ca
+
+    ca = bench_ca(args.state)
+    if not 0 < args.listen_port < 65536:
+        raise UsageError(f"--listen-port {args.listen_port}: give 1..65535")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = tls.make_server_files(tmp, ca, ca.cert.public_bytes(Encoding.PEM))
+        with Broker(files, port=args.listen_port) as broker:
+            _emit(args, {"event": "listening", "broker": broker.address, "topics": TOPIC.format(device="<ICCID>")})
+            try:
+                while broker.proc.poll() is None:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+            stopped = broker.proc.poll()
+    return {"broker": broker.address, "exit_status": stopped}
+
+
+COMMANDS = (
+    Command(("publish",), "have a board publish signed readings to an MQTT broker over TLS 1.3", _publish,
+            _publish_arguments, _say_published, target=True, streams=True),
+    Command(("broker",), "run Mosquitto on 127.0.0.1 for the simulated bench until Ctrl-C", _broker,
+            _broker_arguments, lambda res: [f"broker {res['broker']} stopped"], streams=True),
+)
