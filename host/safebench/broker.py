@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .errors import BrokerError
-from .tls import ServerFiles, free_port
+from .tls import ServerFiles, ServerProcess, free_port
 
 MOSQUITTO = "mosquitto"
 TOPIC = "safebench/{device}/readings"  # as the firmware's mqtt_rpc names it; {device}: the certificate's CN
@@ -54,7 +54,7 @@ def executable():
     return shutil.which(MOSQUITTO) or shutil.which(MOSQUITTO, path="/usr/sbin")
 
 
-class Broker:
+class Broker(ServerProcess):
     """A Mosquitto process on 127.0.0.1:`port` (a free one by default) with the certificate, key and client CA
     of `files` (tls.make_server_files). A context manager: stopped on exit whatever happened; it can be
     started again, on the same port. Its files live in a folder of their own while it runs (Mosquitto
@@ -64,7 +64,7 @@ class Broker:
         self.files = files
         self.port = port or free_port()
         self.timeout = timeout
-        self.proc = self.folder = None
+        self.folder = None
         self._log = ""
 
     @property
@@ -100,16 +100,8 @@ class Broker:
         raise BrokerError(f"mosquitto did not listen on {self.address} within {self.timeout:.0f} s")
 
     def stop(self):
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            self.proc.stderr.close()
-            self.proc = None
+        super().stop()
+        self.proc = None
         if self.folder is not None:
             self._log = self.log()
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -123,16 +115,6 @@ class Broker:
             return (self.folder / "mosquitto.log").read_text(errors="replace")
         except OSError:
             return ""
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def _hand_over(folder):

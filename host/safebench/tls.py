@@ -84,8 +84,8 @@ def _read_line(proc, timeout, what):
     return line.decode(errors="replace") + "\n"
 
 
-class _Child:
-    """A server subprocess, stopped on exit from the `with` block whatever happened."""
+class ServerProcess:
+    """A server subprocess, stopped on exit from the `with` block whatever happened (`start()` starts it)."""
 
     proc = None
 
@@ -113,7 +113,7 @@ class _Child:
                 stream.close()
 
 
-class PythonServer(_Child):
+class PythonServer(ServerProcess):
     """Python `ssl` (OpenSSL) echo server: TLS 1.3 only, client certificate required.
 
     `suites` are keys of SUITES, `groups` OpenSSL group names. Each connection reads one line and
@@ -161,7 +161,7 @@ class PythonServer(_Child):
                 os.unlink(self._conf)
 
 
-class OpenSSLServer(_Child):
+class OpenSSLServer(ServerProcess):
     """`openssl s_server` for one connection, reversing each line it receives (`-rev`). `suites` are
     keys of SUITES or OpenSSL TLS 1.3 suite names (to offer suites the board does not have)."""
 
@@ -201,7 +201,7 @@ class OpenSSLServer(_Child):
         return res
 
 
-class GnutlsServer(_Child):
+class GnutlsServer(ServerProcess):
     """`gnutls-serv --echo` requiring a client certificate. gnutls-serv has no bind-address option:
     it listens on every interface for as long as the test runs; the board connects over 127.0.0.1."""
 
