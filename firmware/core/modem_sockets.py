@@ -2,7 +2,7 @@
 # share and the URC bookkeeping. The stream they hand out is modem_stream.py, loaded with the first
 # connection: the reading path, which makes none, never carries it.
 
-from atchannel import ATTimeout
+from atchannel import ATError, ATTimeout
 from modem import Modem
 
 
@@ -46,6 +46,13 @@ class SocketModem(Modem):
             self.at.wait_urc(self.DATA_URC, ms)
         except ATTimeout:
             pass  # no announcement: poll anyway
+
+    def close_quietly(self, conn_id):
+        """Close `conn_id` where the modem may hold it or not (a failed connect, a board reset's leftover)."""
+        try:
+            self.close(conn_id)
+        except ATError:
+            pass
 
     @staticmethod
     def open_failed(kind, host, port, detail):

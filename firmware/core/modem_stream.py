@@ -62,7 +62,4 @@ class ModemSocket:
     def close(self):
         if self.open:
             self.open = False
-            try:
-                self.driver.close(self.id)
-            except ATError:
-                pass  # the connection is gone either way (the peer closed it, the modem rebooted)
+            self.driver.close_quietly(self.id)  # the connection is gone either way (the peer closed it, the modem rebooted)

@@ -1,6 +1,6 @@
 # Quectel BG95/BG96: ICCID spelling, PDP context and TCP sockets (TCP/IP AT commands manual, "buffer access"
 # mode).
-from atchannel import ATError, ATTimeout
+from atchannel import ATTimeout
 from modem_sockets import SocketModem
 
 _CONTEXT = 1
@@ -31,16 +31,10 @@ class Quectel(SocketModem):
         self.attach()
         err = self._open(host, port, timeout_ms, conn_id)
         if err == _ID_IN_USE:  # a board reset left the modem's connection behind: close it, then connect
-            try:
-                self.close(conn_id)
-            except ATError:
-                pass
+            self.close_quietly(conn_id)
             err = self._open(host, port, timeout_ms, conn_id)
         if err != b"0":  # the manual's advice: close the id of a connect that failed or never reported
-            try:
-                self.close(conn_id)
-            except ATError:
-                pass
+            self.close_quietly(conn_id)
             detail = "no +QIOPEN within %d ms" % timeout_ms if err is None else "+QIOPEN error %s" % err.decode()
             raise self.open_failed("timeout" if err is None else _OPEN_ERRORS.get(err), host, port, detail)
         return self.stream(conn_id, host, port, timeout_ms)

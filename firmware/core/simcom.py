@@ -35,24 +35,25 @@ class SimCom(SocketModem):
 
     def open_tcp(self, host, port, timeout_ms=30000, conn_id=0):
         self.attach()
-        command = b'AT+CAOPEN=%d,%d,"TCP","%s",%d' % (conn_id, _PDP, host.encode(), port)
         try:
-            try:
-                lines = self.at.command(command, b"+CAOPEN:", timeout_ms)
-            except ATTimeout:
-                raise
-            except ATError:  # the id is still open: a board reset left the modem's connection behind
-                try:
-                    self.close(conn_id)
-                except ATError:
-                    pass
-                lines = self.at.command(command, b"+CAOPEN:", timeout_ms)
+            lines = self._open(host, port, timeout_ms, conn_id)
         except ATTimeout:
             raise self.open_failed("timeout", host, port, "no +CAOPEN within %d ms" % timeout_ms) from None
         result = lines[-1].split(b",")[-1].strip() if lines else b"?"
         if result != b"0":
             raise self.open_failed(_OPEN_ERRORS.get(result), host, port, "+CAOPEN result %s" % result.decode())
         return self.stream(conn_id, host, port, timeout_ms)
+
+    def _open(self, host, port, timeout_ms, conn_id):
+        """The +CAOPEN lines of a connect."""
+        command = b'AT+CAOPEN=%d,%d,"TCP","%s",%d' % (conn_id, _PDP, host.encode(), port)
+        try:
+            return self.at.command(command, b"+CAOPEN:", timeout_ms)
+        except ATTimeout:
+            raise
+        except ATError:  # the id is still open: a board reset left the modem's connection behind
+            self.close_quietly(conn_id)
+            return self.at.command(command, b"+CAOPEN:", timeout_ms)
 
     def send(self, conn_id, data, timeout_ms):
         self.at.command(b"AT+CASEND=%d,%d" % (conn_id, len(data)), data=data, timeout_ms=timeout_ms)
