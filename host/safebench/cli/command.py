@@ -75,6 +75,23 @@ def add_bench_file(parser):
                         help="the bench file (default $SAFEBENCH_BENCH or bench.yaml)")
 
 
+def add_how_many(parser, verb):
+    """--count N (default 1) or --follow, of readings; `verb` says what --follow keeps doing."""
+    how_many = parser.add_mutually_exclusive_group()
+    how_many.add_argument("--count", type=_count, default=1, help="how many readings (default 1)")
+    how_many.add_argument("--follow", action="store_true", help=f"keep {verb} until Ctrl-C")
+
+
+def _count(text):
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of readings") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count}: give 1 or more, or --follow to go on until Ctrl-C")
+    return count
+
+
 # ---- the board, the bench and the CA a command uses ----------------------------------------------
 
 def simulated_bench(args):

@@ -11,7 +11,7 @@ from .. import tls
 from ..device import Device
 from ..errors import UnreadableFileError, UsageError
 from ..signing import sign_and_verify
-from .command import Command, ca, ca_path, checked_against, target
+from .command import Command, add_how_many, ca, ca_path, checked_against, target
 
 CA_HELP = "CA certificate (PEM) that must have issued the SIM's certificate"
 DEVICES_CA_HELP = "CA certificate (PEM) of the devices"
@@ -75,20 +75,8 @@ def _say_registered(res):
 
 # ---- read | verify -------------------------------------------------------------------------------
 
-def _count(text):
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of readings") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"{count}: give 1 or more, or --follow to read until Ctrl-C")
-    return count
-
-
 def _read_arguments(parser):
-    how_many = parser.add_mutually_exclusive_group()
-    how_many.add_argument("--count", type=_count, default=1, help="how many readings (default 1)")
-    how_many.add_argument("--follow", action="store_true", help="keep reading until Ctrl-C")
+    add_how_many(parser, "reading")
     parser.add_argument("--out", help="append the readings to this file (base64 COSE, one per line)")
     parser.add_argument("--ca", help=DEVICES_CA_HELP)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..device import Device
 from ..errors import NotDeliveredError, UsageError
 from ..pki import load_ca_cert
-from .command import Command, target
+from .command import Command, add_how_many, target
 
 
 def _host_port(text):
@@ -18,12 +18,6 @@ def _host_port(text):
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r}: give HOST:PORT, e.g. broker.example.com:8883")
     return host.strip("[]"), int(port)
-
-
-def _count(text):
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of readings (1 or more)")
-    return int(text)
 
 
 def _seconds(text):
@@ -50,9 +44,7 @@ def _publish_arguments(parser):
     parser.add_argument("--ca", help="CA certificate (PEM) the broker's certificate must chain to "
                                      "(default: the CA file on the SIM)")
     parser.add_argument("--server-name", help="the name the broker's certificate must have (default HOST)")
-    how_many = parser.add_mutually_exclusive_group()
-    how_many.add_argument("--count", type=_count, default=1, help="how many readings (default 1)")
-    how_many.add_argument("--follow", action="store_true", help="keep publishing until Ctrl-C")
+    add_how_many(parser, "publishing")
     parser.add_argument("--interval", type=_seconds, default=0.0, help="seconds between readings (default 0)")
     parser.add_argument("--keepalive", type=_keepalive, default=60,
                         help="MQTT keep-alive in seconds (default 60): pings go out while the board waits")
