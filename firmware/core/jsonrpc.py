@@ -156,6 +156,15 @@ def _string_end(line, i, n):
     return min(i, n)
 
 
+def error_of(e):
+    """(code, data) the exception `e` travels with: its class's `code` (rpc_codes; else INTERNAL_ERROR), and its
+    `data` with `type` naming it."""
+    code = getattr(e, "code", None)
+    data = {"type": type(e).__name__}
+    data.update(getattr(e, "data", None) or {})
+    return code if isinstance(code, int) else INTERNAL_ERROR, data
+
+
 def handle(line, find):
     """The answer to one request line (None for a notification). A method's exception becomes an error
     object: its class's `code` (rpc_codes) and `data` if it has them, else INTERNAL_ERROR; `type` names it."""
@@ -185,10 +194,8 @@ def handle(line, find):
         release_failed_imports()
         return _error(rid, INTERNAL_ERROR, "out of memory")
     except Exception as e:
-        code = getattr(e, "code", None)
-        data = {"type": type(e).__name__}
-        data.update(getattr(e, "data", None) or {})
-        return _error(rid, code if isinstance(code, int) else INTERNAL_ERROR, str(e) or type(e).__name__, data)
+        code, data = error_of(e)
+        return _error(rid, code, str(e) or type(e).__name__, data)
     if "id" not in req:
         return None  # a notification gets no answer
     return {"jsonrpc": "2.0", "id": rid, "result": result}

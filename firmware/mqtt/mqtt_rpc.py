@@ -100,8 +100,8 @@ def mqtt_publish(topic=None):
 
     box = _outbox()
     reported = box.dropped
-    r = take(reported)
-    name = box.add(r["epoch"], r["seq"], topic or s.topic, bytes.fromhex(r["cose"]), reported)
+    r, cose = take(reported)
+    name = box.add(r["epoch"], r["seq"], topic or s.topic, cose, reported)
     r.update(topic=topic or s.topic, dropped=reported)
     r.update(_flush(s, box, name))
     return r

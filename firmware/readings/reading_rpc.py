@@ -8,11 +8,12 @@ _counter = None
 
 def reading():
     """One sensor reading signed by the SIM as COSE_Sign1 over SenML-CBOR, numbered (epoch, seq) never twice."""
-    return take()
+    return take()[0]
 
 
 def take(dropped=0):
-    """`reading`, for the board's own use too: `dropped` tells of readings its outbox let go."""
+    """(`reading`'s answer, the COSE_Sign1 bytes), for the board's own use too: `dropped` tells of readings
+    its outbox let go."""
     global _counter
     import board
 
@@ -30,7 +31,7 @@ def take(dropped=0):
     t = _seconds(s.modem.network_time())
     key = s.roles["signing_key"]
     cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, epoch, seq, board.read_sensor(), t, dropped))
-    return {"epoch": epoch, "seq": seq, "kid": hex_text(kid), "cose": hex_text(cose)}
+    return {"epoch": epoch, "seq": seq, "kid": hex_text(kid), "cose": hex_text(cose)}, cose
 
 
 def _seconds(utc):

@@ -7,8 +7,8 @@ import sys
 import time
 from binascii import hexlify, unhexlify
 
-from jsonrpc import RpcError
-from rpc_codes import INTERNAL_ERROR, INVALID_PARAMS
+from jsonrpc import RpcError, error_of
+from rpc_codes import INVALID_PARAMS
 
 _SUITES = {"gcm": 0x1301, "ccm": 0x1304}
 # TLS 1.3 tells a client that the server refused its certificate only after the client's last flight, if at
@@ -59,10 +59,9 @@ def unload(loaded):
 
 def failed(e, text, **data):
     """An RpcError saying `text`, with the code and data of its cause `e` (and `data`)."""
-    code = getattr(e, "code", None)
-    data["type"] = type(e).__name__
-    data.update(getattr(e, "data", None) or {})
-    return RpcError(code if isinstance(code, int) else INTERNAL_ERROR, text, data)
+    code, cause = error_of(e)
+    data.update(cause)
+    return RpcError(code, text, data)
 
 
 def _param(ok, text):
