@@ -118,9 +118,9 @@ def _say_record(r):
 
 def _outbox_words(r):
     """What the board's outbox did beside: earlier readings sent, readings still waiting, reconnects."""
-    words = [f"{r['sent'] - r.get('published', 0)} queued earlier sent" if r["sent"] - r.get("published", 0) else "",
-             f"{r['queued']} waiting" if r["queued"] else "", f"{r['reconnects']} reconnects" if r["reconnects"] else ""]
-    words = [w for w in words if w]
+    earlier = r["sent"] - r.get("published", 0)  # sent in this request, but taken before its reading
+    words = [text for count, text in ((earlier, f"{earlier} queued earlier sent"), (r["queued"], f"{r['queued']} waiting"),
+                                      (r["reconnects"], f"{r['reconnects']} reconnects")) if count]
     return f"; {', '.join(words)}" if words else ""
 
 
