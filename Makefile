@@ -46,14 +46,16 @@ hil-emulated: venv peers rp2040js
 	    cat .bench/hil-emulated-$$r.log; done; exit $$rc; \
 	else echo "note: no RP2040 images $(EMU_IMAGES) in the images folder: the HIL suite on emulated Picos did not run (python -m safebench_simulator.rp2040.images fetch)"; fi
 
-# The real peers the tests talk to, from Debian: TLS servers (openssl, gnutls-bin) and the MQTT broker
-# (mosquitto, in /usr/sbin). Installed once, only when missing and apt can run (CI runs as root); otherwise
-# the tests that need them say they were skipped.
+# The real peers the tests talk to, from Debian: TLS servers (openssl, gnutls-bin), the MQTT broker
+# (mosquitto, in /usr/sbin) and the ingest's PostgreSQL server (postgresql; the tests start their own).
+# Installed once, only when missing and apt can run (CI runs as root); otherwise the tests that need them
+# say they were skipped.
 peers:
-	@command -v openssl >/dev/null && command -v gnutls-serv >/dev/null && PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null || { \
+	@command -v openssl >/dev/null && command -v gnutls-serv >/dev/null && PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null \
+	  && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin mosquitto >/dev/null; \
-	  else echo "note: install Debian openssl, gnutls-bin and mosquitto for the TLS and MQTT tests"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin mosquitto postgresql >/dev/null; \
+	  else echo "note: install Debian openssl, gnutls-bin, mosquitto and postgresql for the TLS, MQTT and ingest tests"; fi; }
 
 hil: venv peers rp2040js
 	$(BIN)/python -m pytest -q hil_tests

@@ -5,7 +5,8 @@ import pytest
 
 from safebench.pki import CertificateAuthority
 from safebench.provision import new_sim_card, register_device
-from safebench.readings import Registry, check
+from safebench.readings import check
+from safebench.registry import Registry
 from safebench.signing import sign_and_verify
 
 
@@ -29,7 +30,7 @@ def test_profile(own_board, tmp_path, profile):
     expected = found["roles"]
     evidence = sign_and_verify(dev, b"profile " + profile.encode(), ca.cert)
     assert evidence["iccid"] == card.iccid and evidence["key"] == expected["signing_key"]
-    registry = Registry(tmp_path / "registry.json")
+    registry = Registry.of_state(tmp_path)
     register_device(dev, ca.cert, registry)
     verdict = check(bytes.fromhex(dev.call("reading")["cose"]), registry, ca.cert, {})
     assert verdict.ok, verdict.reason

@@ -8,20 +8,20 @@ names each client by its certificate's commonName, and lets a device publish onl
 import re
 import threading
 import time
-from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from safebench import FIRMWARE_DIR, tls
-from safebench.broker import INGEST_USER, TOPIC, Broker, Subscriber, executable
+from safebench.broker import TOPIC, Broker, Subscriber, executable
 from safebench.device import Device
 from safebench.errors import RpcError
 from safebench.pki import CertificateAuthority
 from safebench.provision import register_device
-from safebench.readings import Registry, check
+from safebench.readings import check
+from safebench.registry import Registry
 from safebench.rpc_codes import E_CONNECTION_RESET, E_MQTT, E_NETWORK, E_NOT_CONNECTED, E_TLS, INVALID_PARAMS
+from safebench.testing.broker_pki import broker_pki
 
 pytestmark = [pytest.mark.timeout(300),
               pytest.mark.skipif(not executable(), reason="mosquitto is not installed (Debian mosquitto; "
@@ -41,23 +41,7 @@ def _pem(path, obj):
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory, ca_cert):
-    """The broker's certificate (from a CA the board is given as trust anchor), the client CAs it accepts
-    (the device CA, and a services CA for the ingest's certificate), and the ingest's key and certificate."""
-    folder = tmp_path_factory.mktemp("mqtt")
-    broker_ca, services_ca = CertificateAuthority.create("safebench broker CA"), CertificateAuthority.create(
-        "safebench services CA")
-    client_cas = ca_cert.public_bytes(serialization.Encoding.PEM) + services_ca.cert.public_bytes(
-        serialization.Encoding.PEM)
-    key = ec.generate_private_key(ec.SECP256R1())
-    (folder / "ingest.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
-    return SimpleNamespace(
-        files=tls.make_server_files(folder / "broker", broker_ca, client_cas), services_ca=services_ca,
-        broker_ca_key=broker_ca,
-        anchor=broker_ca.cert.public_bytes(serialization.Encoding.DER).hex(),
-        broker_ca=_pem(folder / "broker-ca.pem", broker_ca.cert), ingest_key=folder / "ingest.key",
-        ingest_cert=_pem(folder / "ingest.pem", services_ca.issue_client(key.public_key(), INGEST_USER)),
-        folder=folder)
+    return broker_pki(tmp_path_factory.mktemp("mqtt"), ca_cert)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +85,7 @@ def session(device, broker, pki, opened):
 
 @pytest.fixture
 def registry(tmp_path, device, ca_cert):
-    reg = Registry(tmp_path / "registry.json")
+    reg = Registry.of_state(tmp_path)
     register_device(device, ca_cert, reg)
     return reg
 

@@ -7,12 +7,13 @@ import pytest
 from pycose.messages import CoseMessage
 
 from safebench.provision import register_device
-from safebench.readings import Registry, check, check_lines
+from safebench.readings import check, check_lines
+from safebench.registry import Registry
 
 
 @pytest.fixture
 def registry(tmp_path, device, ca_cert):
-    reg = Registry(tmp_path / "registry.json")
+    reg = Registry.of_state(tmp_path)
     register_device(device, ca_cert, reg)
     return reg
 
@@ -92,7 +93,7 @@ def test_tampered_payload_is_rejected(device, registry, ca_cert):
 
 
 def test_unknown_device_is_rejected(device, tmp_path, ca_cert):
-    verdict = check(_reading(device), Registry(tmp_path / "empty.json"), ca_cert, {})
+    verdict = check(_reading(device), Registry.of_state(tmp_path / "empty"), ca_cert, {})
     assert not verdict.ok and "unknown device" in verdict.reason and "run `safebench provision`" in verdict.reason
 
 

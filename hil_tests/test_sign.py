@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from safebench import verify
 from safebench.errors import RpcError, VerificationError
 from safebench.provision import register_device
-from safebench.readings import Registry, check
+from safebench.readings import check
+from safebench.registry import Registry
 from safebench.rpc_codes import INVALID_PARAMS
 from safebench.signing import check_signature, sign_and_verify
 
@@ -45,7 +46,7 @@ def test_sign_takes_no_digest(device):
 
 def test_forged_reading_does_not_verify(device, ca_cert, tmp_path):
     """The attack of issue #11: a reading of the attacker's (seq 4294967301, value "hot") signed through sim.sign."""
-    registry = Registry(tmp_path / "registry.json")
+    registry = Registry.of_state(tmp_path)
     register_device(device, ca_cert, registry)
     genuine = cbor2.loads(unhexlify(device.call("reading")["cose"]))
     protected, unprotected, payload, _ = genuine.value

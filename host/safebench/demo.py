@@ -9,7 +9,8 @@ from . import deploy
 from .device import Device
 from .pki import CA_CERT
 from .provision import register_device
-from .readings import Registry, check
+from .readings import check
+from .registry import Registry
 from .signing import sign_and_verify
 from .simulated_bench import SimulatedBench
 
@@ -67,7 +68,7 @@ def _demonstrate(args, board, ca_path, say):
 
 def _stream_readings(dev, ca, state, say):
     """Register the device, then show signed readings arriving, each with its verdict, and one forgery."""
-    registry = Registry(state / "registry.json")
+    registry = Registry.of_state(state)
     reg = register_device(dev, ca, registry)
     say(f"Registered the device: kid {reg['kid'][:16]}... (SHA-256 of its certificate)")
     say("Signed readings (COSE_Sign1, ES256 by the SIM, SenML payload), checked with pycose and cryptography:")

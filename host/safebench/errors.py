@@ -86,7 +86,12 @@ class UntrustedCertificateError(VerificationError):
 
 
 class ReadingError(SafebenchError):
-    """A signed reading is not a well-formed, correctly signed COSE_Sign1 SenML pack."""
+    """A signed reading is not a well-formed, correctly signed COSE_Sign1 SenML pack; `verdict` is its
+    verdict's code (readings.MALFORMED, BAD_SIGNATURE, ...)."""
+
+    def __init__(self, message, verdict="malformed"):
+        super().__init__(message)
+        self.verdict = verdict
 
 
 class ProvisionError(SafebenchError, ValueError):
@@ -103,3 +108,7 @@ class BrokerError(SafebenchError):
 
 class TlsServerError(SafebenchError, OSError):
     """A host TLS server could not be started or did not report in time."""
+
+
+class DatabaseError(SafebenchError):
+    """The rig's database (SQLite file or PostgreSQL server) could not be opened or refused a statement."""

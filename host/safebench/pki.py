@@ -151,3 +151,21 @@ def bench_ca(state) -> CertificateAuthority:
         raise UnreadableFileError(f"no bench CA in {ca_dir}: bring the simulated bench up first (`safebench bench "
                                   "up`)")
     return CertificateAuthority.load(ca_dir / CA_CERT, ca_dir / CA_KEY)
+
+
+def service_identity(ca: CertificateAuthority, folder, common_name):
+    """(certificate, key) PEM files in `folder` of a service (the ingest) that is a client of the broker: made
+    by `ca` the first time, then kept. Its key is a file of the host's, readable by its owner only."""
+    folder = Path(folder)
+    cert_path, key_path = folder / f"{common_name}.pem", folder / f"{common_name}.key"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    cert = ca.issue_client(key.public_key(), common_name)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path

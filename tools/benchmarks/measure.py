@@ -17,9 +17,10 @@ from pathlib import Path
 
 from cryptography import x509
 
+from safebench.database import open_database
 from safebench.pki import CA_CERT
 from safebench.provision import register_device
-from safebench.readings import Registry
+from safebench.registry import Registry
 from safebench.verify import certificate_chain
 from safebench_simulator.profile import load as load_profile
 from safebench_simulator.timing import TimingModel
@@ -107,9 +108,9 @@ class Setup:
         ca_cert = x509.load_pem_x509_certificate((self.ca_dir / CA_CERT).read_bytes())
         work_dir = Path(work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
-        registry_path = work_dir / "registry.json"
+        registry_path = work_dir / "registry.db"
         registry_path.unlink(missing_ok=True)
-        registry = Registry(registry_path)
+        registry = Registry(open_database(registry_path))
         self.info = device.connect(reboot=True)
         kid = register_device(device, ca_cert, registry)["kid"]
         cert = certificate_chain(registry.certificate_der(kid), ca_cert)

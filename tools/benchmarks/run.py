@@ -23,11 +23,12 @@ from pathlib import Path
 
 from cryptography import x509
 
+from safebench.database import open_database
 from safebench.device import Device
 from safebench.errors import BenchError, BoardError, DeployError, DeviceError
 from safebench.pki import CA_CERT
 from safebench.provision import register_device
-from safebench.readings import Registry
+from safebench.registry import Registry
 
 from . import baseline, fresh_bench, heap, lower_bounds, measure, pico, report, scale
 from .operations import NotAvailable, by_key
@@ -145,9 +146,9 @@ def run_scale(args, state, staged):
     n_max = max(args.boards)
     with fresh_bench.fresh_bench(state / "scale", MAIN_HEAP, boards=n_max, staged=staged) as bench:
         ca = x509.load_pem_x509_certificate((bench.dir / "ca" / CA_CERT).read_bytes())
-        reg_path = bench.dir / "registry.json"
+        reg_path = bench.dir / "registry.db"
         reg_path.unlink(missing_ok=True)
-        registry = Registry(reg_path)
+        registry = Registry(open_database(reg_path))
         devices = [Device(b["port"]) for b in bench.status()["boards"]]
         try:
             for dev in devices:

@@ -5,7 +5,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from .. import tls
 from ..device import Device
@@ -18,9 +17,9 @@ DEVICES_CA_HELP = "CA certificate (PEM) of the devices"
 
 
 def _registry(args):
-    from ..readings import Registry
+    from ..registry import Registry
 
-    return Registry(Path(args.state) / "registry.json")
+    return Registry.of_state(args.state)
 
 
 # ---- sign ----------------------------------------------------------------------------------------
@@ -91,7 +90,7 @@ def _read(args):
 
     port, _ = target(args)
     registry, devices_ca = _registry(args), ca(args)
-    accepted, verdicts = registry.accepted(), _Verdicts(args)
+    accepted, verdicts = registry.accepted(), Verdicts(args)
     out = open(args.out, "a") if args.out else None
     try:
         with Device(port) as dev:
@@ -109,7 +108,7 @@ def _read(args):
         registry.save()
         if out:
             out.close()
-    return {"port": port, **verdicts.summary(ca_path(args), registry.path)}
+    return {"port": port, **verdicts.summary(ca_path(args), registry.where)}
 
 
 def _verify_arguments(parser):
@@ -125,7 +124,7 @@ def _verify(args):
     from ..readings import check_lines
 
     registry, devices_ca = _registry(args), ca(args)
-    accepted, verdicts = {}, _Verdicts(args)  # the file's own order: an audit, not the live stream's memory
+    accepted, verdicts = {}, Verdicts(args)  # the file's own order: an audit, not the live stream's memory
     name = "stdin" if args.file == "-" else args.file
     src = sys.stdin.buffer if args.file == "-" else _open_readings(args.file)
     size = os.fstat(src.fileno()).st_size if args.file != "-" else 0
@@ -139,7 +138,7 @@ def _verify(args):
                 progress(f"verify: {verdicts.progress(done, size)}")
     if not verdicts.count:
         raise ReadingError(f"no readings in {name}: nothing verified")
-    return verdicts.summary(ca_path(args), registry.path)
+    return verdicts.summary(ca_path(args), registry.where)
 
 
 def _open_readings(path):
@@ -151,7 +150,7 @@ def _open_readings(path):
         raise UnreadableFileError(f"cannot read the file of readings {path}: {e.strerror}") from None
 
 
-class _Verdicts:
+class Verdicts:  # also `ingest`'s
     """Each verdict printed as it comes (--json: one JSON object a line, flushed), and their tally."""
 
     def __init__(self, args):
@@ -161,7 +160,7 @@ class _Verdicts:
         v = verdict.as_dict() if line is None else {"line": line, **verdict.as_dict()}
         self.count += 1
         self.failed += not verdict.ok
-        print(json.dumps(v) if self.json else _say_verdict(v), flush=True)
+        print(json.dumps(v) if self.json else say_verdict(v), flush=True)
 
     def progress(self, done, size):
         read = f"{done / 1e6:.1f} of {size / 1e6:.1f} MB, " if size else ""
@@ -172,7 +171,7 @@ class _Verdicts:
         return {"readings": self.count, "failed": self.failed, "ca": str(ca_file), "registry": str(registry_file)}
 
 
-def _say_verdict(v):
+def say_verdict(v):
     where = f"line {v['line']}: " if "line" in v else ""
     status = "verified" if v["verified"] else f"REJECTED: {v['reason']}"
     if v["seq"] is None and not v["iccid"]:  # not a reading of any known device
@@ -184,7 +183,7 @@ def _say_verdict(v):
     return where + " ".join(x for x in (numbered, v["iccid"], values, dropped, f"[{status}]") if x)
 
 
-def _say_summary(res):
+def say_summary(res):
     lines = [f"{res['readings'] - res['failed']} of {res['readings']} readings verified"]
     if res["failed"]:
         lines.append(f"checked against the CA at {res['ca']} and the registry {res['registry']}")
@@ -243,8 +242,8 @@ COMMANDS = (
     Command(("provision",), "check the SIM's certificate against the CA and register the device", _provision,
             _provision_arguments, _say_registered, target=True),
     Command(("read",), "take signed readings and check them; exit 1 if any fails", _read, _read_arguments,
-            _say_summary, target=True, streams=True),
-    Command(("verify",), "check saved readings; exit 1 if any fails", _verify, _verify_arguments, _say_summary,
+            say_summary, target=True, streams=True),
+    Command(("verify",), "check saved readings; exit 1 if any fails", _verify, _verify_arguments, say_summary,
             streams=True),
     Command(("tls",), "TLS 1.3 from the board with the SIM's keys, to a host server or --connect", _tls,
             _tls_arguments, tls.say, target=True),

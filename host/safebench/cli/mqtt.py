@@ -9,8 +9,9 @@ from pathlib import Path
 
 from ..device import Device
 from ..errors import NotDeliveredError, UsageError
-from ..pki import load_ca_cert
+from ..pki import CA_CERT, load_ca_cert
 from .command import Command, add_how_many, target
+from .identity import Verdicts, say_summary
 
 
 def _host_port(text):
@@ -161,9 +162,75 @@ def _broker(args):
     return {"broker": broker.address, "exit_status": stopped}
 
 
+# ---- ingest --------------------------------------------------------------------------------------
+
+def _ingest_arguments(parser):
+    from ..ingest import SHARE_GROUP
+
+    parser.add_argument("--broker", required=True, type=_host_port, metavar="HOST:PORT",
+                        help="the MQTT broker the devices publish to, e.g. the one `safebench broker` runs")
+    parser.add_argument("--db", metavar="URL",
+                        help="the database of the registry and the readings: a file (SQLite), sqlite:///PATH or "
+                             "postgresql://USER@HOST:PORT/NAME (default: the state's safebench.db)")
+    parser.add_argument("--ca", help="CA certificate (PEM) the broker's certificate must chain to (default: the bench CA)")
+    parser.add_argument("--devices-ca", help="CA certificate (PEM) of the devices (default: the bench CA)")
+    parser.add_argument("--cert", help="the ingest's client certificate (PEM, commonName ingest), with --key "
+                                       "(default: one from the bench CA, made in <state>/ingest the first time)")
+    parser.add_argument("--key", help="the private key (PEM) of --cert")
+    parser.add_argument("--worker", default="1", metavar="NAME",
+                        help="this worker's name, its MQTT client id ingest-<host>-NAME: each worker on a host its "
+                             "own (default 1)")
+    parser.add_argument("--share", default=SHARE_GROUP, metavar="GROUP",
+                        help=f"the shared subscription's group: the workers of one group share the readings "
+                             f"(default {SHARE_GROUP})")
+    parser.add_argument("--leave", action="store_true",
+                        help="on the way out, leave the group for good: otherwise the broker keeps this worker's "
+                             "share of the readings for it until it is back")
+    parser.add_argument("--count", type=_positive, help="stop once this many readings are stored (default: until Ctrl-C)")
+
+
+def _positive(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 1 or more")
+    return int(text)
+
+
+def _ingest(args):
+    """Subscribe to every device's readings, check each on its own and store it with its verdict, printing
+    each as it is stored; until Ctrl-C (or --count). Exit status 1 if any was rejected."""
+    import socket
+
+    from ..ingest import Ingest
+    from ..pki import bench_ca, service_identity
+    from ..registry import Registry
+
+    if (args.cert is None) != (args.key is None):
+        raise UsageError("--cert and --key go together")
+    bench_ca_file = Path(args.state) / "ca" / CA_CERT
+    broker_ca, devices_ca_file = args.ca or bench_ca_file, args.devices_ca or bench_ca_file
+    devices_ca = load_ca_cert(devices_ca_file)
+    load_ca_cert(broker_ca)  # a CA that is no certificate is one line, not a TLS failure
+    cert, key = (args.cert, args.key) if args.cert else service_identity(bench_ca(args.state),
+                                                                         Path(args.state) / "ingest", "ingest")
+    host, port = args.broker
+    verdicts = Verdicts(args)
+    with Registry.of_state(args.state, args.db) as registry:
+        worker = Ingest(f"{host}:{port}", broker_ca, cert, key, registry, devices_ca,
+                        client_id=f"ingest-{socket.gethostname()}-{args.worker}", group=args.share,
+                        on_stored=lambda topic, verdict: verdicts.add(verdict), leave=args.leave)
+        worker.connect()
+        try:
+            worker.run(args.count)
+        except KeyboardInterrupt:
+            pass
+        return {"broker": f"{host}:{port}", **verdicts.summary(devices_ca_file, registry.where)}
+
+
 COMMANDS = (
     Command(("publish",), "have a board publish signed readings to an MQTT broker over TLS 1.3", _publish,
             _publish_arguments, _say_published, target=True, streams=True),
+    Command(("ingest",), "check every reading from the broker and store it with its verdict in the database",
+            _ingest, _ingest_arguments, say_summary, streams=True),
     Command(("broker",), "run Mosquitto on 127.0.0.1 for the simulated bench until Ctrl-C", _broker,
             _broker_arguments, lambda res: [f"broker {res['broker']} stopped"], streams=True),
 )

@@ -81,47 +81,12 @@ def simulated_board(tmp_path_factory):
         bench.down()
 
 
-class ReadingDevice:
-    """Signs readings as the firmware composes them (COSE_Sign1, ES256, SenML numbered by epoch and seq) with
-    a software key, and is registered in `state`'s registry with a certificate from `state`'s CA: the
-    host's checks of readings without a board."""
-
-    ICCID = "8944000000000000001"
-    ES256 = b"\xa1\x01\x26"  # protected header {1: -7}
-
-    def __init__(self, state):
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        from safebench.pki import CertificateAuthority
-        from safebench.readings import Registry
-
-        self.ca = CertificateAuthority.load_or_create(state / "ca")
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        point = self.key.public_key().public_bytes(serialization.Encoding.X962,
-                                                   serialization.PublicFormat.UncompressedPoint)
-        cert_der = self.ca.issue_device(point, self.ICCID).public_bytes(serialization.Encoding.DER)
-        self.registry = Registry(state / "registry.json")
-        self.kid = bytes.fromhex(self.registry.add(cert_der, self.ICCID))
-        self.registry.save()
-
-    def reading(self, epoch, seq, value=21.5, protected=ES256, unprotected=None):
-        """The COSE_Sign1 bytes of one reading; `protected` and `unprotected` as given, for malformed ones."""
-        import cbor2
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-        payload = cbor2.dumps([{-2: f"urn:dev:iccid:{self.ICCID}:", 0: "temperature", 1: "Cel", 2: value},
-                               {0: "epoch", 2: epoch}, {0: "seq", 2: seq}])
-        r, s = decode_dss_signature(self.key.sign(cbor2.dumps(["Signature1", protected, b"", payload]),
-                                                  ec.ECDSA(hashes.SHA256())))
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        return cbor2.dumps(cbor2.CBORTag(18, [protected, {4: self.kid} if unprotected is None else unprotected,
-                                              payload, signature]))
-
-
 @pytest.fixture
 def reading_device(tmp_path):
     """A ReadingDevice registered in tmp_path/"state", the state folder `run_cli` uses."""
-    return ReadingDevice(tmp_path / "state")
+    from safebench.pki import CertificateAuthority
+    from safebench.registry import Registry
+    from safebench.testing.signed_readings import ReadingDevice
+
+    state = tmp_path / "state"
+    return ReadingDevice(CertificateAuthority.load_or_create(state / "ca"), Registry.of_state(state))

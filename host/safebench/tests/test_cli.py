@@ -113,13 +113,14 @@ def test_verify_gives_each_line_its_verdict(run_cli, reading_device, tmp_path):
     assert lines[3].startswith("line 4: seq 3") and lines[3].endswith("[verified]")
     assert lines[4] == "2 of 4 readings verified"
     state = tmp_path / "state"
-    assert lines[5] == f"checked against the CA at {state / 'ca' / 'ca.pem'} and the registry {state / 'registry.json'}"
+    registry = f"sqlite:///{(state / 'safebench.db').resolve()}"
+    assert lines[5] == f"checked against the CA at {state / 'ca' / 'ca.pem'} and the registry {registry}"
     again = run_cli("verify", path, "--json")  # a file is checked on its own: the same verdicts again
     records = [json.loads(line) for line in again.stdout.splitlines()]
     assert again.returncode == 1 and len(records) == 5
     assert records[0]["line"] == 1 and records[0]["verified"] and records[0]["epoch"] == E1
     assert records[-1] == {"readings": 4, "failed": 2, "ca": str(state / "ca" / "ca.pem"),
-                           "registry": str(state / "registry.json")}
+                           "registry": registry}
 
 
 def test_verify_shows_progress_on_stderr(run_cli, reading_device, tmp_path):

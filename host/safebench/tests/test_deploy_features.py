@@ -8,7 +8,8 @@ from safebench import FIRMWARE_DIR, deploy
 from safebench.device import Device
 from safebench.errors import DeployError, RpcError
 from safebench.provision import register_device
-from safebench.readings import Registry, check
+from safebench.readings import check
+from safebench.registry import Registry
 from safebench.rpc_codes import METHOD_NOT_FOUND
 from safebench.simulated_bench import SimulatedBench
 
@@ -86,7 +87,7 @@ def test_a_board_with_readings_only_signs_readings_and_has_no_tls(tmp_path):
         with Device(board["port"], timeout=15) as dev:
             dev.connect(reboot=True)
             ca = x509.load_pem_x509_certificate((tmp_path / "state" / "ca" / "ca.pem").read_bytes())
-            registry = Registry(tmp_path / "registry.json")
+            registry = Registry.of_state(tmp_path)
             register_device(dev, ca, registry)
             verdict = check(bytes.fromhex(dev.call("reading")["cose"]), registry, ca, {})
             assert verdict.ok, verdict.reason

@@ -102,12 +102,13 @@ def test_a_wiped_board_never_makes_old_readings_valid_again(reading_device):
 
 
 def test_what_was_accepted_is_remembered_by_the_registry(reading_device, tmp_path):
-    from safebench.readings import Registry
+    from safebench.database import open_database
+    from safebench.registry import Registry
 
     accepted = reading_device.registry.accepted()
     assert _check(reading_device, reading_device.reading(E1, 5), accepted).ok
     reading_device.registry.save()
-    registry = Registry(reading_device.registry.path)  # a later run: a file verified on its own
+    registry = Registry(open_database(reading_device.registry.where))  # a later run
     cert_der = registry.certificate_der(reading_device.kid.hex())
     registry.add(cert_der, reading_device.ICCID)  # `safebench provision` again, e.g. after the wipe
     assert registry.accepted() == {reading_device.kid.hex(): (E1, 5)}
@@ -156,14 +157,15 @@ def test_a_malformed_header_is_a_verdict(reading_device, protected, unprotected,
 
 
 def test_rejections_say_which_ca_and_registry_and_what_to_do(reading_device, tmp_path):
-    from safebench.readings import Registry, check
+    from safebench.readings import check
+    from safebench.registry import Registry
 
     other = CertificateAuthority.create("another CA").cert
     verdict = check(reading_device.reading(E1, 1), reading_device.registry, other, {})
     assert "not trusted by the CA CN=another CA" in verdict.reason and "give --ca" in verdict.reason
-    empty = Registry(tmp_path / "empty.json")
+    empty = Registry.of_state(tmp_path / "empty")
     verdict = check(reading_device.reading(E1, 1), empty, reading_device.ca.cert, {})
-    assert str(empty.path) in verdict.reason and "run `safebench provision`" in verdict.reason
+    assert empty.where in verdict.reason and "run `safebench provision`" in verdict.reason
 
 
 def test_each_line_of_a_file_gets_its_own_verdict(reading_device):
