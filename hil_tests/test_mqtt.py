@@ -6,7 +6,6 @@ names each client by its certificate's commonName, and lets a device publish onl
 """
 
 import re
-import threading
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from safebench import FIRMWARE_DIR, tls
 from safebench.broker import TOPIC, Broker, Subscriber, executable
 from safebench.device import Device
 from safebench.errors import RpcError
-from safebench.pki import CertificateAuthority
+from safebench.pki import CertificateAuthority, load_ca_cert
 from safebench.provision import register_device
 from safebench.readings import check
 from safebench.registry import Registry
@@ -125,9 +124,24 @@ def test_a_device_cannot_publish_under_another_name(device, session, broker, pki
     assert got == [(session["topic"], bytes.fromhex(own["cose"]))]
 
 
-def test_ping_keeps_the_session(device, session):
+def test_ping_keeps_the_session(device, session, broker, pki):
     assert device.call("mqtt.ping")["rtt_ms"] >= 0
-    assert device.call("mqtt.publish")["reconnects"] == 0
+    with _subscriber(broker, pki) as sub:
+        assert device.call("mqtt.publish")["reconnects"] == 0
+        sub.wait(1)
+
+
+def test_a_reading_no_one_subscribed_to_stays_on_the_board(device, session, broker, pki):
+    """The broker takes a publish no one subscribed to (PUBACK 0x10) and drops it: the board keeps the
+    reading, and sends it first once someone reads the topic (the ingest is back, or has subscribed again
+    after a broker restart)."""
+    first = device.call("mqtt.publish")
+    assert not first["published"] and first["queued"] == 1 and "PUBACK 0x10" in first["error"], first
+    with _subscriber(broker, pki) as sub:
+        second = device.call("mqtt.publish")
+        got = sub.wait(2)
+    assert second["published"] and second["sent"] == 2 and second["queued"] == 0, second
+    assert [p.hex().upper() for _, p in got] == [first["cose"], second["cose"]]
 
 
 def test_close_ends_the_session(own_session, device):
@@ -171,9 +185,11 @@ def test_params_are_checked(device):
 
 def test_a_restarted_broker_is_reconnected(own_session, device, broker, pki):
     own_session()
-    device.call("mqtt.publish")
+    with _subscriber(broker, pki) as sub:
+        device.call("mqtt.publish")
+        sub.wait(1)
     broker.stop()
-    broker.start()  # the same port; its sessions are gone
+    broker.start()  # the same port
     with _subscriber(broker, pki) as sub:
         res = device.call("mqtt.publish", timeout=240)
         got = sub.wait(1)
@@ -241,8 +257,12 @@ def test_a_full_outbox_drops_the_oldest_and_the_next_reading_says_so(board, own_
 
 def test_a_fault_schedule_loses_no_reading_and_counts_none_twice(board, own_board, pki, tmp_path):
     """Readings taken through broker restarts, network drops, a modem reboot, the SIM pulled, and board
-    resets (one in the middle of a publish): every reading the board answered for reaches the broker, in
-    order, and (kid, seq) counts each once; what arrives twice is a QoS 1 resend, never a new reading."""
+    resets (one in the middle of a publish), counted where they end: the ingest's database. Every reading
+    the board answered for is stored verified, once and in order; what arrives twice (a QoS 1 resend) is
+    stored as a replay, never counted again. The ingest's session outlives the broker's restart."""
+    from safebench.database import open_database
+    from safebench.ingest import Ingest
+    from safebench.readings import REPLAYED, VERIFIED
     from safebench_simulator.faults import FaultControl
 
     if board.get("emulated"):
@@ -251,8 +271,13 @@ def test_a_fault_schedule_loses_no_reading_and_counts_none_twice(board, own_boar
     device_ca = bench.dir / "ca" / "ca.pem"
     files = tls.make_server_files(tmp_path / "broker", pki.broker_ca_key,
                                   device_ca.read_bytes() + pki.services_ca.cert.public_bytes(serialization.Encoding.PEM))
+    registry = Registry.of_state(tmp_path / "ingest")
+    devices_ca = load_ca_cert(device_ca)
+    register_device(device, devices_ca, registry)
     taken = []
-    with Broker(files) as broker, FaultControl(own["modem_control"]) as fault, _subscriber(broker, pki) as sub:
+    with Broker(files) as broker, FaultControl(own["modem_control"]) as fault, \
+            Ingest(broker.address, pki.broker_ca, pki.ingest_cert, pki.ingest_key, registry, devices_ca,
+                   client_id="ingest-fault-schedule", leave=True) as ingest:
         def publish(n=1):
             for _ in range(n):
                 try:
@@ -264,10 +289,7 @@ def test_a_fault_schedule_loses_no_reading_and_counts_none_twice(board, own_boar
         publish(3)
         broker.stop()  # the broker restarts; readings wait on the board
         publish(2)
-        resubscribed = threading.Thread(target=sub.resubscribed)  # watching from before the restart
-        resubscribed.start()
         broker.start()
-        resubscribed.join()
         time.sleep(1.2)  # the board's backoff after one failed reconnect
         publish(2)
         fault.network_drop()  # the network loses the connection
@@ -290,26 +312,20 @@ def test_a_fault_schedule_loses_no_reading_and_counts_none_twice(board, own_boar
         while taken[-1]["queued"] and time.monotonic() < deadline:
             time.sleep(1)
             publish()
-        answered = [(r["kid"], r["seq"]) for r in taken]
-        deadline = time.monotonic() + 10
-        while not set(answered) <= {_kid_seq(p) for _, p in sub.messages} and time.monotonic() < deadline:
-            time.sleep(0.1)
-        arrived = list(sub.messages)
-    got = [_kid_seq(p) for _, p in arrived]
-    stored = list(dict.fromkeys(got))  # the ingest's rule: a (kid, seq) counts once
-    lost = [k for k in answered if k not in stored]
-    assert not lost and len(answered) >= 15, (lost, [(r["seq"], r["published"], r["queued"]) for r in taken], got)
-    assert stored == sorted(stored), "out of order"
-    extra = [k for k in stored if k not in answered]  # the reading of the publish the reset cut short, if any
-    assert len(extra) <= 1 and len(stored) == len(answered) + len(extra)
+        answered = [(r["kid"].lower(), r["seq"]) for r in taken]
+        with open_database(registry.db.url) as db:
+            def stored():
+                return [((r["kid"], r["seq"]), r["verdict"]) for r in db.readings()]
 
-
-def _kid_seq(cose):
-    """(kid hex, seq) of a reading, read with cbor2 (no signature check: the other tests make it)."""
-    import cbor2
-
-    msg = cbor2.loads(cose)
-    msg = msg.value if isinstance(msg, cbor2.CBORTag) else msg
-    kid = msg[1][4].hex().upper()
-    pack = cbor2.loads(msg[2])
-    return kid, next(r[2] for r in pack if r.get(0) == "seq")
+            deadline = time.monotonic() + 30
+            while not set(answered) <= {k for k, v in stored() if v == VERIFIED} and time.monotonic() < deadline:
+                time.sleep(0.2)
+            rows = stored()
+        assert ingest.error is None
+    verified = [k for k, v in rows if v == VERIFIED]
+    lost = [k for k in answered if k not in verified]
+    assert not lost and len(answered) >= 15, (lost, [(r["seq"], r["published"], r["queued"]) for r in taken], rows)
+    assert len(verified) == len(set(verified)) and verified == sorted(verified), rows  # none twice, in order
+    assert all(v == REPLAYED for k, v in rows if v != VERIFIED), rows  # a resend is stored, as a replay
+    extra = [k for k in verified if k not in answered]  # the reading of the publish the reset cut short, if any
+    assert len(extra) <= 1 and len(verified) == len(answered) + len(extra)

@@ -6,6 +6,7 @@ the host's network); a board on a modem reaches them once the modem TCP transpor
 """
 
 import datetime
+import json
 import shutil
 import socket
 import time
@@ -229,3 +230,26 @@ def test_slow_server_over_the_modem_socket(own_board, dialect):
     with pytest.raises(HostNotFound):
         tls.board_session(dev, "no-such-host.invalid", 443, timeout=60)
     assert dev.call("sim.info", objects=False)["iccid"]  # the modem's channel is in step after all that
+
+
+def test_the_next_ephemeral_key_is_made_after_a_handshake_and_used_once(own_board):
+    """Generate Key Pair, most of a handshake's card time, runs after a handshake for the next one: a second
+    handshake is one Generate Key Pair shorter. No key pair does two ECDHs: in the card's trace every Compute
+    DH has a Generate Key Pair of its own before it, and a key replaced by `sim.keygen` is not handed out."""
+    bench, board, dev = own_board()
+    ca = CertificateAuthority.load(bench.dir / "ca" / CA_CERT, bench.dir / "ca" / CA_KEY)
+    files = tls.make_server_files(bench.dir / "tls", ca, ca.cert.public_bytes(serialization.Encoding.PEM))
+    with tls.PythonServer(files, suites=("gcm",), connections=3) as server:
+        def handshake():
+            return tls.board_session(dev, "127.0.0.1", server.port, "localhost", DATA, suites=["gcm"])
+
+        first, second = handshake(), handshake()
+        dev.call("sim.keygen")  # the ephemeral container gets another key: the one made ahead is forgotten
+        third = handshake()
+    assert [r["ephemeral_made_ahead"] for r in (first, second, third)] == [False, True, False]
+    # the first also reads the certificates (once per boot); the third makes its key as the first did
+    assert first["apdus"] > third["apdus"] > second["apdus"], [r["apdus"] for r in (first, second, third)]
+    ins = [bytes.fromhex(r["hex"])[1] for r in map(json.loads, open(board["trace"])) if r.get("dir") == "apdu>"]
+    made = [i for i in ins if i in (0xB9, 0x46)]  # Generate Key Pair, Compute DH
+    assert made.count(0x46) == 3 and made[-1] == 0xB9, made
+    assert all(a == 0xB9 for a, b in zip(made, made[1:], strict=False) if b == 0x46), made  # each DH on a key of its own

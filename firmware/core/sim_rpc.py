@@ -99,8 +99,10 @@ def sim_random(length=16):
 def sim_keygen(key=None):
     """A fresh key pair in a private key container (default: the SIM's ephemeral key); returns its public key."""
     k = _ref(key, "key", "ephemeral_key")
+    s = session()
+    s.ephemeral_point = None  # a key made ahead for TLS may be the one replaced here
     try:
-        point = session().applet(lambda c: c.generate_key_pair(k))
+        point = s.applet(lambda c: c.generate_key_pair(k))
     except CardError as e:
         if e.sw not in _NO_KEY_PAIR:
             raise

@@ -34,6 +34,7 @@ class SimSession:
         self._files = {}  # certificate files read this boot; forgotten when the card may have changed
         self._iccid = None
         self._roles = None
+        self.ephemeral_point = None  # public key of a pair made ahead in the ephemeral container, never used yet
 
     def iccid(self):
         """The SIM's ICCID, asked of the modem once per boot (and again after the SIM may have changed)."""
@@ -70,6 +71,7 @@ class SimSession:
             self.modem.lost()  # the modem rebooted or the SIM came back: settings, channels, maybe the card
             self._card = None
             self._files, self._identity, self._iccid, self._roles = {}, None, None, None
+            self.ephemeral_point = None  # the card may be another, or have lost the key
         self.modem.on_urc(line)
 
     def applet(self, fn):
@@ -102,6 +104,7 @@ class SimSession:
         self._card = None
         self._stale = True
         self._files, self._identity, self._iccid, self._roles = {}, None, None, None  # the SIM may be another
+        self.ephemeral_point = None
         self.modem.lost()
 
     def card(self):

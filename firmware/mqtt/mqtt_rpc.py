@@ -5,15 +5,19 @@
 # client, MQTT) stay loaded while it is open and are unloaded when it closes. Every reading goes through
 # the outbox in flash (outbox.py) and leaves it only once the broker acknowledged it, oldest first: while
 # the broker or the network is away, readings wait there and a publish answers "queued". A session that
-# broke is opened again at once, then with backoff from one publish to the next. Delivery is at least once;
+# broke is opened again at once, then with backoff from one publish to the next. A reading no one subscribed
+# to (PUBACK 0x10: the ingest is away, or its subscription was lost in a broker restart) would be dropped by
+# the broker: it stays in the outbox too, and goes again with the next publish. Delivery is at least once;
 # the ingest counts a reading once by its (kid, seq).
 import sys
 import time
 
 from jsonrpc import RpcError
+from micropython import const
 from rpc_codes import E_NOT_CONNECTED, INVALID_PARAMS
 from tls_rpc import REFUSED_CERTIFICATE, failed, open_tls, sim_keys, tls_options, unload
 
+_NO_SUBSCRIBERS = const(0x10)  # PUBACK reason: accepted, but no one subscribed to the topic
 _BACKOFF_MS = (1000, 60000)  # the first wait before a reconnect after a failed one, doubled up to the last
 _TOPIC = "safebench/%s/readings"  # %s: the commonName of the SIM's certificate, the broker's user name
 _session = None
@@ -126,6 +130,9 @@ def _flush(s, box, mine=None):
                 raise  # not the broker's answer (out of memory, say): the reading stays queued
             box.remove(name)  # the broker refused this reading: sending it again would not help
             raise failed(e, "%s; reading %s taken off the outbox" % (e, name[:-5])) from None
+        if reason == _NO_SUBSCRIBERS:  # the broker would drop it: kept, and sent again with the next publish
+            out["queued"], out["error"] = len(box), "no one subscribed to %s took it (PUBACK 0x10)" % topic
+            return out
         box.remove(name)
         out["sent"] += 1
         if name == mine:

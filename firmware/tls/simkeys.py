@@ -5,12 +5,14 @@ from simroles import GENERIC
 
 
 class SimKeys:
-    def __init__(self, card, clock=None, roles=GENERIC, read_file=None):
+    def __init__(self, card, clock=None, roles=GENERIC, read_file=None, spare=None):
         self.card = card  # an open iotsafe.IoTSafe
+        self.spare = spare  # holds `ephemeral_point` between handshakes (the SIM session), or None: none kept
         self.clock = clock  # () -> (y, m, d, hh, mm, ss) UTC, or None when the network time is unknown
         self.roles = roles
         self.read_file = read_file or card.read_file  # the board's cache of certificate files, if any
         self.apdus_before = card.channel.csim.apdus
+        self.made_ahead = False  # whether ephemeral() handed out the pair made after the previous handshake
 
     def certificate(self):
         return self.read_file(self.roles["client_cert"])
@@ -19,8 +21,21 @@ class SimKeys:
         return self.read_file(self.roles["ca_cert"])
 
     def ephemeral(self):
-        """A fresh ECDHE key pair on the card; returns its public point 04||X||Y."""
+        """The public point 04||X||Y of an ECDHE key pair on the card that no handshake has used: the one made
+        ahead (make_next_ephemeral), taken so that it is never handed out twice, or else a new one."""
+        spare = self.spare
+        if spare is not None and spare.ephemeral_point:
+            point, spare.ephemeral_point = spare.ephemeral_point, None
+            self.made_ahead = True
+            return point
         return self.card.generate_key_pair(self.roles["ephemeral_key"])
+
+    def make_next_ephemeral(self):
+        """After a handshake, the next one's key pair (Generate Key Pair: most of a handshake's card time), made
+        now so that it is off that handshake's critical path. It replaces the key just used in the container."""
+        spare = self.spare
+        if spare is not None and not spare.ephemeral_point:
+            spare.ephemeral_point = self.card.generate_key_pair(self.roles["ephemeral_key"])
 
     def ecdh(self, peer_point):
         """The ECDHE shared secret (X coordinate) of the ephemeral key and the peer's point."""

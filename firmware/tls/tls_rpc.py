@@ -47,7 +47,7 @@ def sim_keys(s):
     before the TLS client's modules are loaded, so the two never share the heap."""
     from simkeys import SimKeys
 
-    return SimKeys(s.card(), s.modem.network_time, s.roles, s.file)
+    return SimKeys(s.card(), s.modem.network_time, s.roles, s.file, s)
 
 
 def unload(loaded):
@@ -118,7 +118,7 @@ def open_tls(keys, modem, buffers, options, probe=None):
 
         conn = TLSClient(sock, keys, server_name, **opts)
         try:
-            return conn.handshake()
+            session = conn.handshake()
         except TLSError as e:
             e.data["sim_ops"] = conn.info["sim_ops"]  # what the SIM did before it failed
             raise
@@ -126,9 +126,23 @@ def open_tls(keys, modem, buffers, options, probe=None):
             if "sign_sha256" not in conn.info["sim_ops"] or not isinstance(getattr(e, "code", None), int):
                 raise  # not after our certificate, or not the network's error (a MemoryError, say)
             raise failed(e, REFUSED_CERTIFICATE % e, sim_ops=conn.info["sim_ops"]) from None
+        apdus = getattr(keys, "apdus", None)
+        conn.info["apdus"] = apdus() if apdus else None  # the handshake's own, before the next key is made
+        conn.info["ephemeral_made_ahead"] = getattr(keys, "made_ahead", False)
+        _make_next_ephemeral(keys)
+        return session
     finally:
         if conn is None:  # the handshake closes the connection when it fails
             sock.close()
+
+
+def _make_next_ephemeral(keys):
+    make = getattr(keys, "make_next_ephemeral", None)
+    try:
+        if make:
+            make()
+    except Exception:  # the session is up all the same; the next handshake makes its key itself
+        pass
 
 
 def echo(open_keys, modem, buffers, data="", limit=1024, **params):
@@ -141,7 +155,6 @@ def echo(open_keys, modem, buffers, data="", limit=1024, **params):
     except (ValueError, TypeError):
         raise RpcError(INVALID_PARAMS, "data must be a hex string") from None
     keys = open_keys()
-    apdus = getattr(keys, "apdus", None)
     low = [gc.mem_free()]
 
     def probe():  # live heap at every record and SIM call of the handshake (collected first: no garbage)
@@ -158,7 +171,6 @@ def echo(open_keys, modem, buffers, data="", limit=1024, **params):
 
     try:
         res = dict(conn.info)
-        res["apdus"] = apdus() if apdus else None
         res["heap_used_max"] = free_before - low[0]  # sampled high-water of live data, lazily loaded modules included
         conn.write(payload)
         reply = conn.readline(limit)

@@ -2,7 +2,8 @@
 
 Configured for devices whose keys are in a SIM: TLS 1.3 only, a client certificate from the device CA
 required, the user name taken from the certificate's commonName, and an ACL by which a device publishes
-only under its own name and only the ingest reads. Mosquitto started as root drops to its own user, so
+only under its own name and only the ingest reads. Persistent: the ingest's session (its subscription and
+the readings queued for it) outlives a broker restart. Mosquitto started as root drops to its own user, so
 its folder is handed to that user then.
 """
 
@@ -29,12 +30,17 @@ _ACL = (  # %u: the user name, i.e. the commonName of the client certificate
     f"topic read {TOPIC.format(device='+')}\n")
 
 
+AUTOSAVE_S = 10  # how much a killed (not stopped) broker may forget
+
+
 def config(port: int, folder: Path) -> str:
     """mosquitto.conf for a listener on 127.0.0.1:`port`, its files in `folder`."""
     return "\n".join((
         "per_listener_settings false",
         "allow_anonymous false",
-        "persistence false",
+        "persistence true",  # saved when it stops, and every AUTOSAVE_S: a restart loses no queued reading
+        f"persistence_location {folder}/",
+        f"autosave_interval {AUTOSAVE_S}",
         f"log_dest file {folder / 'mosquitto.log'}",
         "log_type error", "log_type warning", "log_type notice", "log_type information",
         "connection_messages true",
@@ -56,9 +62,10 @@ def executable():
 
 class Broker(ServerProcess):
     """A Mosquitto process on 127.0.0.1:`port` (a free one by default) with the certificate, key and client CA
-    of `files` (tls.make_server_files). A context manager: stopped on exit whatever happened; it can be
-    started again, on the same port. Its files live in a folder of their own while it runs (Mosquitto
-    started as root runs as its own user, which must reach them); `log` keeps what it logged."""
+    of `files` (tls.make_server_files). A context manager: stopped on exit whatever happened, and its folder
+    removed. Stopped, it can be started again, on the same port, with what it persisted (sessions, queued
+    messages). Its files live in a folder of their own (Mosquitto started as root runs as its own user,
+    which must reach them); `log` keeps what it logged."""
 
     def __init__(self, files: ServerFiles, port=None, timeout=10.0):
         self.files = files
@@ -75,15 +82,16 @@ class Broker(ServerProcess):
         exe = executable()
         if not exe:
             raise BrokerError("mosquitto is not installed (Debian package mosquitto; `make test` installs it)")
-        self.folder = Path(tempfile.mkdtemp(prefix="safebench-mosquitto-"))
-        for src, name in ((self.files.cert, "server.pem"), (self.files.key, "server.key"),
-                          (self.files.ca, "client-ca.pem")):
-            shutil.copyfile(src, self.folder / name)
-        os.chmod(self.folder / "server.key", 0o600)
-        (self.folder / "acl").write_text(_ACL)
+        if self.folder is None:  # a restart keeps the folder: its persisted sessions and messages
+            self.folder = Path(tempfile.mkdtemp(prefix="safebench-mosquitto-"))
+            for src, name in ((self.files.cert, "server.pem"), (self.files.key, "server.key"),
+                              (self.files.ca, "client-ca.pem")):
+                shutil.copyfile(src, self.folder / name)
+            os.chmod(self.folder / "server.key", 0o600)
+            (self.folder / "acl").write_text(_ACL)
+            (self.folder / "mosquitto.conf").write_text(config(self.port, self.folder))
+            _hand_over(self.folder)
         conf = self.folder / "mosquitto.conf"
-        conf.write_text(config(self.port, self.folder))
-        _hand_over(self.folder)
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + self.timeout
@@ -100,8 +108,22 @@ class Broker(ServerProcess):
         raise BrokerError(f"mosquitto did not listen on {self.address} within {self.timeout:.0f} s")
 
     def stop(self):
+        """Stop the process (Mosquitto saves what it persists); its folder stays for a restart."""
         super().stop()
         self.proc = None
+
+    def __enter__(self):
+        try:
+            return super().__enter__()
+        except BaseException:
+            self._remove()
+            raise
+
+    def __exit__(self, *exc):
+        self.stop()
+        self._remove()
+
+    def _remove(self):
         if self.folder is not None:
             self._log = self.log()
             shutil.rmtree(self.folder, ignore_errors=True)

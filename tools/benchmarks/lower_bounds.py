@@ -188,16 +188,17 @@ def signed_reading(card):
     return b
 
 
-def tls_handshake(card):
+def tls_handshake(card, key_made_ahead=False):
     """TLS 1.3 client with the SIM's keys; the trust anchor and the client certificate are files that
     do not change under a running board, read once per boot (the first handshake pays `read_file`).
 
     ECDHE: Generate Key Pair in the ephemeral container (case 4; the answer is `84 LL id 85 LL id` +
     the public key template, §4.6), Put Public Key of the server's share (Init, Update with the
     71-byte template, close; §4.6), Compute DH (case 4, the 32-byte X back, §4.7);
-    CertificateVerify: a hash signature. The network time (AT+CCLK?) checks the server certificate."""
+    CertificateVerify: a hash signature. The network time (AT+CCLK?) checks the server certificate.
+    `key_made_ahead`: the critical path of a handshake whose key pair the previous one made."""
     ref = 2 + card.key_id_len
-    ex = case4(0xB9, "Generate Key Pair", ref, 2 * ref + PUBLIC_KEY_TEMPLATE, card)
+    ex = [] if key_made_ahead else case4(0xB9, "Generate Key Pair", ref, 2 * ref + PUBLIC_KEY_TEMPLATE, card)
     ex += case3(0x24, "Put Public Key Init", ref) + case3(0xD8, "Put Public Key Update", PUBLIC_KEY_TEMPLATE)
     ex += case1(0x24, "close session") if card.close_session else []
     ex += case4(0x46, "Compute DH", 2 * ref, SHA256, card)

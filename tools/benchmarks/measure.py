@@ -65,12 +65,17 @@ def measure(op, ctx, reader, runs=5, warmup=2):
             for _ in range(warmup):
                 op.check(ctx, op.request(ctx))
             reader.skip()
-            walls, counts, results = [], [], []
+            walls, counts, critical, results = [], [], [], []
             for _ in range(runs):
                 t0 = time.perf_counter()
                 res = op.request(ctx)
                 walls.append(time.perf_counter() - t0)
-                counts.append(reader.take())
+                if op.ahead_ins is None:
+                    counts.append(reader.take())
+                else:
+                    before, ahead = reader.take_split(op.ahead_ins)
+                    counts.append(before + ahead)
+                    critical.append(before)
                 op.check(ctx, res)
                 reader.skip()
                 results.append(res)
@@ -78,17 +83,24 @@ def measure(op, ctx, reader, runs=5, warmup=2):
         return {"label": op.label, "status": "not available", "reason": str(e)}
     retained = free_before - mem_free(dev)
     out = {"label": op.label, "status": "ok",
-           "counts": {f: round(statistics.median(getattr(c, f) for c in counts)) for f in COUNT_FIELDS},
+           "counts": _medians(counts),
            "deterministic": len({c.key() for c in counts}) == 1,
            "model_ms": round(statistics.median(c.model_ms for c in counts), 1),
            "card_ms": round(statistics.median(c.card_ms for c in counts), 1),
            "wall_ms": summary_ms(walls), "cold": cold.as_dict(), "retained_bytes": retained}
+    if critical:
+        out["critical_path"] = {"counts": _medians(critical), "model_ms": round(statistics.median(
+            c.model_ms for c in critical), 1)}
     if not out["deterministic"]:
         out["runs"] = [c.as_dict() for c in counts]
     peak = [r.get("heap_used_max") for r in results if isinstance(r, dict) and r.get("heap_used_max")]
     if peak:
         out["peak_bytes"] = max(peak)  # sampled by the firmware itself (tls.echo)
     return out
+
+
+def _medians(counts):
+    return {f: round(statistics.median(getattr(c, f) for c in counts)) for f in COUNT_FIELDS}
 
 
 class Setup:
@@ -120,7 +132,7 @@ class Setup:
                            "tls_folder": work_dir / "tls"}
         self.ctx = Context(device, **self.ctx_fields)
 
-    def bound(self, op):
-        b = op.bound(self.facts, self.card, self.timing)
+    def bound(self, op, critical=False):
+        b = (op.critical_bound if critical else op.bound)(self.facts, self.card, self.timing)
         return {**b.counts(self.card, self.timing), "notes": b.notes,
                 "exchanges": [[x.what, x.command, x.response] for x in b.exchanges] + [[a.line] for a in b.at]}

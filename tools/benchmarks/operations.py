@@ -67,6 +67,10 @@ class Operation:
     check: Callable
     bound: Callable  # (Facts, lower_bounds.Card, TimingModel) -> Bound
     serve: Callable = None  # (Context, calls) -> context manager: a peer for that many calls
+    # The instruction of the APDU the board sends after the operation, for the next one (off its critical
+    # path), and the bound of the critical path without it.
+    ahead_ins: int = None
+    critical_bound: Callable = None
 
     def session(self, ctx, calls):
         return self.serve(ctx, calls) if self.serve else contextlib.nullcontext()
@@ -173,7 +177,8 @@ OPERATIONS = [
     Operation("reading", "signed reading", _call("reading"), _check_reading,
               lambda f, card, timing: lb.signed_reading(card)),
     Operation("tls_handshake", "TLS 1.3 handshake", _tls_request, _tls_check,
-              lambda f, card, timing: lb.tls_handshake(card), serve=_tls_server),
+              lambda f, card, timing: lb.tls_handshake(card), serve=_tls_server,
+              ahead_ins=0xB9, critical_bound=lambda f, card, timing: lb.tls_handshake(card, key_made_ahead=True)),
 ]
 
 

@@ -1,6 +1,9 @@
 """The results document as readable Markdown: the operations table, the scale table, the method."""
 
 
+CRITICAL_GOAL = {"apdus": 10, "model_ms": 800}  # of a TLS handshake (issue #13)
+
+
 def _vs(ours, bound, unit=""):
     """`ours / bound (ratio×)`."""
     if ours is None:
@@ -53,6 +56,14 @@ def operations_table(results):
                     f"| {_vs(c['bytes_to_modem'], b.get('bytes_to_modem'))} "
                     f"| {_vs(c['bytes_from_modem'], b.get('bytes_from_modem'))} "
                     f"| {_vs(op['model_ms'], b.get('model_ms'))} | {op['wall_ms']['median']} | {_heap(op)} |{pico_cells}")
+        crit = op.get("critical_path")
+        if crit:
+            c, b = crit["counts"], crit.get("bound") or {}
+            rows.append(f"| ↳ its critical path (the key pair made by the handshake before; goal ≤ {CRITICAL_GOAL['apdus']}"
+                        f" APDUs, ≤ {CRITICAL_GOAL['model_ms']} ms) | {_vs(c['apdus'], b.get('apdus'))} "
+                        f"| {_vs(c['at_commands'], b.get('at_commands'))} | {_vs(c['bytes_to_modem'], b.get('bytes_to_modem'))} "
+                        f"| {_vs(c['bytes_from_modem'], b.get('bytes_from_modem'))} | {_vs(crit['model_ms'], b.get('model_ms'))} "
+                        "| | |" + " |" * (len(picos) + bool(picos)))
     setup = results.get("setup")
     if setup:
         c, b = setup["counts"], setup["bound"]
@@ -136,11 +147,34 @@ def scale_table(scale):
         bad = r["failed"] + len(r["errors"])
         rows.append(f"| {r['boards']} | {r['per_second']} | {r['latency_ms']['median']} | {r['latency_ms']['p95']} "
                     f"| {r['verified']} | {bad} |")
-    v = scale.get("verifier") or {}
-    if v.get("per_second"):
-        rows.append(f"\nHost verifier alone (one process, in-process `readings.check`): **{v['per_second']} COSE "
-                    f"verifications/s** over {v['distinct']} distinct readings.")
+    broker = scale.get("broker")
+    if broker:
+        rows += ["", "Through the broker into the database (`mqtt.publish` on each board → Mosquitto → one ingest "
+                 "worker → SQLite); latency from the `mqtt.publish` request to the row's commit:", "",
+                 "| boards | readings stored / s | latency median ms | latency p95 ms | stored | verified | lost | errors |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for r in broker["runs"]:
+            rows.append(f"| {r['boards']} | {r['per_second']} | {r['latency_ms']['median']} | {r['latency_ms']['p95']} "
+                        f"| {r['stored']} | {r['verified']} | {r['lost']} | {'; '.join(r['errors']) or 0} |")
     return "\n".join(rows)
+
+
+def ingest_section(ing):
+    r, us = ing["per_second"], ing["stage_us"]
+    goal = f"{ing['goal_ratio']:.2f}× OpenSSL" if r["openssl"] else "OpenSSL not found"
+    rows = ["| on one core | per second | vs `openssl speed ecdsap256` verify/s |", "|---|---|---|"]
+    for key, label in (("openssl", "OpenSSL P-256 verify (anchor)"), ("cryptography", "cryptography ECDSA verify"),
+                       ("verifier", "**ingest: `readings.Verifier`**"), ("reference", "reference: `readings.check`"),
+                       ("stored", "ingest: verified and stored in SQLite")):
+        ratio = f"{r[key] / r['openssl']:.2f}×" if r["openssl"] else ""
+        rows.append(f"| {label} | {r[key]} | {ratio} |")
+    same = ing["same_verdicts"]
+    agree = (f"the two paths gave the same verdict on all {same['readings']} readings "
+             f"({', '.join(f'{n} {code}' for code, n in same['verdicts'].items())})" if same["agree"]
+             else f"**the two paths disagree**: {same['first_disagreement']}")
+    return "\n".join(rows + ["", f"Goal: ≥ {goal}; this run: **{ing['ratio']}×**. Same verdicts: {agree}.", "",
+                             "Where a reading's time goes (µs, each stage alone): "
+                             + "; ".join(f"{k} {v}" for k, v in us.items()) + "."])
 
 
 def markdown(results):
@@ -171,6 +205,8 @@ def markdown(results):
     ]
     if results.get("pico"):
         parts += ["", "## Emulated Raspberry Pi Pico (pico_waveshare_sim7080g)", ""] + pico_section(results["pico"])
+    if results.get("ingest"):
+        parts += ["", "## Ingest: verification rate", "", ingest_section(results["ingest"])]
     if results.get("scale"):
         parts += ["", "## Many boards", "", scale_table(results["scale"])]
     if results.get("regressions"):

@@ -1,6 +1,6 @@
 """`make bench`: the benchmark suite on simulated benches (docs/benchmarks.md).
 
-    python -m benchmarks.run [--runs 5] [--ops sim_info,sign_message,...] [--no-heap] [--no-scale]
+    python -m benchmarks.run [--runs 5] [--ops sim_info,sign_message,...] [--no-heap] [--no-scale] [--no-ingest]
         [--boards 1,2,4,8] [--seconds 5] [--heap-range 16:256:4] [--update-baseline] [--check]
         [--no-pico] [--pico-images v1.28.0[,v1.22.0]] [--pico-step 1] [--pico-time-runs 2]
 
@@ -30,7 +30,7 @@ from safebench.pki import CA_CERT
 from safebench.provision import register_device
 from safebench.registry import Registry
 
-from . import baseline, fresh_bench, heap, lower_bounds, measure, pico, report, scale
+from . import baseline, end_to_end, fresh_bench, heap, ingest_rate, lower_bounds, measure, pico, report, scale
 from .operations import NotAvailable, by_key
 from .trace import COUNT_FIELDS
 
@@ -57,6 +57,7 @@ def _parser():
     ap.add_argument("--heap-range", type=lambda t: _ints(t, ":"), default=[16, 256, 4],
                     help="LO:HI:STEP in KB (default 16:256:4)")
     ap.add_argument("--no-scale", action="store_true", help="skip the many-boards run")
+    ap.add_argument("--no-ingest", action="store_true", help="skip the ingest's verification rate")
     ap.add_argument("--boards", type=_ints, default=[1, 2, 4, 8], help="board counts (default 1,2,4,8)")
     ap.add_argument("--seconds", type=float, default=5.0, help="reading loop per board count (default 5)")
     ap.add_argument("--state", default=".bench/benchmarks", help="folder of the benchmark benches")
@@ -98,6 +99,8 @@ def measure_operations(ops, args, state, staged, results):
                 if res["status"] == "ok":
                     res["bound"] = setup.bound(op)
                     res["ratio"] = {f: _ratio(res["counts"][f], res["bound"][f]) for f in COUNT_FIELDS}
+                    if "critical_path" in res:
+                        res["critical_path"]["bound"] = setup.bound(op, critical=True)
                 results["operations"][op.key] = res
             info = results["operations"].get("sim_info")
             if info and info["status"] == "ok":
@@ -154,15 +157,15 @@ def run_scale(args, state, staged):
             for dev in devices:
                 dev.connect(reboot=True)
                 register_device(dev, ca, registry)
-            last_seq, collected, runs = {}, [], []
+            last_seq, runs = {}, []
             for n in args.boards:
                 _log(f"  {n} board(s) for {args.seconds:g} s")
-                runs.append(scale.reading_loop(devices[:n], registry, ca, args.seconds, last_seq, collected))
-            verifier = scale.verifier_alone(collected[:200], registry, ca)
+                runs.append(scale.reading_loop(devices[:n], registry, ca, args.seconds, last_seq))
+            broker = end_to_end.run(bench.dir, devices, args.boards, args.seconds, reg_path, _log)
         finally:
             for dev in devices:
                 dev.close()
-    return {"runs": runs, "verifier": verifier}
+    return {"runs": runs, "broker": broker}
 
 
 def _ratio(ours, bound):
@@ -201,6 +204,9 @@ def main(argv=None):
             search_heaps(ops, args, state, staged, setup, results)
         if not args.no_pico:
             results["pico"] = run_pico(ops, args, state)
+        if not args.no_ingest:
+            _log("ingest verification rate")
+            results["ingest"] = ingest_rate.measure()
         if not args.no_scale:
             _log("many boards")
             results["scale"] = run_scale(args, state, staged)

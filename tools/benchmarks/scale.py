@@ -2,8 +2,8 @@
 
 Each board (its own simulated modem and SIM) runs the reading loop in its own host thread: call
 `reading`, hand the COSE message to the verifier, repeat until the time is up. One verifier (this
-thread) checks every message with `safebench.readings.check` against a registry of all the boards,
-as a single host process would. Readings per second = readings verified / time from the start to
+thread) checks every message with the ingest's `safebench.readings.Verifier` against a registry of all
+the boards, as a single host process would. Readings per second = readings verified / time from the start to
 the last verification; latency = the JSON-RPC round trip of each `reading`, pooled over the boards.
 On the simulated bench every board, modem and the verifier share the host's cores, so the numbers
 say what the host side sustains, not what N real boards (each with its own CPU and modem) would do.
@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 
-from safebench.readings import check
+from safebench.readings import Verifier
 
 from .measure import percentile
 
@@ -36,7 +36,7 @@ def _producer(dev, index, start, deadline, out, errors):
         out.put((index, None, _DONE))
 
 
-def reading_loop(devices, registry, ca_cert, seconds, last_seq, collected=None):
+def reading_loop(devices, registry, ca_cert, seconds, last_seq):
     """Run the loop on all `devices` for `seconds`; returns the throughput and latency summary."""
     n = len(devices)
     out, errors = queue.Queue(), []
@@ -58,19 +58,18 @@ def reading_loop(devices, registry, ca_cert, seconds, last_seq, collected=None):
     verified = failed = done = 0
     last = t0
     latencies, per_board, reasons = [], [0] * n, {}
+    verifier = Verifier(registry, ca_cert)
     while done < n:
         index, latency, cose = out.get()
         if cose is _DONE:
             done += 1
             continue
         latencies.append(latency * 1000)
-        verdict = check(cose, registry, ca_cert, last_seq)
+        verdict = verifier.check(cose, last_seq)
         last = time.monotonic()
         if verdict.ok:
             verified += 1
             per_board[index] += 1
-            if collected is not None:
-                collected.append(cose)
         else:
             failed += 1
             reasons[verdict.reason] = reasons.get(verdict.reason, 0) + 1
@@ -81,24 +80,6 @@ def reading_loop(devices, registry, ca_cert, seconds, last_seq, collected=None):
             "seconds": round(elapsed, 2), "per_second": round(verified / elapsed, 1),
             "per_board": per_board,
             "latency_ms": {"median": _round(percentile(latencies, 50)), "p95": _round(percentile(latencies, 95))}}
-
-
-def verifier_alone(coses, registry, ca_cert, seconds=2.0):
-    """COSE verifications per second in this process, over real readings, each pass with a fresh replay window."""
-    if not coses:
-        return {"verified": 0, "per_second": None}
-    count, t0 = 0, time.perf_counter()
-    while True:
-        seen = {}
-        for cose in coses:
-            verdict = check(cose, registry, ca_cert, seen)
-            if not verdict.ok:
-                raise ValueError(f"a reading that verified before failed: {verdict.reason}")
-            count += 1
-        elapsed = time.perf_counter() - t0
-        if elapsed >= seconds:
-            return {"verified": count, "distinct": len(coses), "seconds": round(elapsed, 2),
-                    "per_second": round(count / elapsed, 1)}
 
 
 def _round(x):

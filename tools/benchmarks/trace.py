@@ -34,6 +34,9 @@ class Counts:
         """The deterministic part, for comparing runs."""
         return tuple(getattr(self, f) for f in COUNT_FIELDS)
 
+    def __add__(self, other):
+        return Counts(*(getattr(self, f) + getattr(other, f) for f in (*COUNT_FIELDS, "card_ms", "model_ms")))
+
     def as_dict(self):
         d = asdict(self)
         d["card_ms"], d["model_ms"] = round(self.card_ms, 3), round(self.model_ms, 3)
@@ -129,6 +132,20 @@ class TraceReader:
     def take(self):
         counts, self.echo = count(self.records(), self.baud, self.echo)
         return counts
+
+    def take_split(self, ins):
+        """(counts before, counts from) the AT command of the last APDU with instruction `ins`: an operation and
+        the work the board does after it for the next one. All of it counts as before when there is none."""
+        records = self.records()
+        at = len(records)
+        for i in range(len(records) - 1, -1, -1):
+            rec = records[i]
+            if rec.get("dir") == "apdu>" and bytes.fromhex(rec["hex"])[1] == ins:
+                at = max((j for j in range(i) if records[j].get("dir") == "at>"), default=i)
+                break
+        before, self.echo = count(records[:at], self.baud, self.echo)
+        after, self.echo = count(records[at:], self.baud, self.echo)
+        return before, after
 
     def skip(self):
         """Forget what was appended (traffic of a setup step, not of a measured operation)."""

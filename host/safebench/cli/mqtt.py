@@ -109,6 +109,9 @@ def _say_record(r):
     if r["event"] == "connected":
         return (f"connected to {r['broker']} as {r['client_id']} ({r['version']} {r['cipher']}, broker "
                 f"{r['server_subject']}); publishing to {r['topic']}" + _outbox_words(r))
+    if r["event"] == "subscribed":
+        return (f"ingest subscribed to {r['topic']} at {r['broker']}, storing each reading with its verdict in "
+                f"{r['database']}. Ctrl-C stops it.")
     if r["event"] == "listening":
         return (f"Mosquitto on {r['broker']} (TLS 1.3, client certificates of the bench CA); devices publish to "
                 f"{r['topics']}. Ctrl-C stops it.")
@@ -219,6 +222,8 @@ def _ingest(args):
                         client_id=f"ingest-{socket.gethostname()}-{args.worker}", group=args.share,
                         on_stored=lambda topic, verdict: verdicts.add(verdict), leave=args.leave)
         worker.connect()
+        _emit(args, {"event": "subscribed", "broker": f"{host}:{port}", "topic": worker.topic,
+                     "database": registry.where})
         try:
             worker.run(args.count)
         except KeyboardInterrupt:

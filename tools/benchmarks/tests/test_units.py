@@ -89,6 +89,27 @@ def test_reader_takes_windows_and_leaves_a_half_written_line(tmp_path):
     assert reader.take().bytes_from_modem == 6
 
 
+def test_a_window_splits_at_the_last_apdu_of_an_instruction(tmp_path):
+    """The TLS row's critical path: what came before the Generate Key Pair (B9) made for the next handshake."""
+    def exchange(apdu):
+        return [{"dir": "at>", "line": f'AT+CSIM={len(apdu)},"{apdu}"'}, {"dir": "apdu>", "ch": 1, "hex": apdu},
+                {"dir": "apdu<", "ch": 1, "hex": "9000", "card_ms": 5.0, "model_ms": 6.0},
+                {"dir": "at<", "line": '+CSIM: 4,"9000"'}, {"dir": "at<", "line": "OK"}]
+
+    path = tmp_path / "trace.jsonl"
+    path.write_text("")
+    reader = TraceReader(path, 115200)
+    records = exchange("81B900000604") + exchange("8146000004") + exchange("81B900000604") + exchange("81C0000010")
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    before, after = reader.take_split(0xB9)
+    assert (before.apdus, after.apdus, before.model_ms) == (2, 2, 12.0)
+    assert (before + after).key() == count(records, 115200)[0].key()
+    with open(path, "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in exchange("8146000004")))
+    before, after = reader.take_split(0xB9)  # none in the window: all of it is before
+    assert (before.apdus, after.apdus) == (1, 0)
+
+
 def test_framing_of_csim_lines():
     assert framing.csim_command(5) == 'AT+CSIM=10,"0000000000"'
     assert framing.csim_bytes(5, 2) == (24, len('\r\n+CSIM: 4,"0000"\r\n\r\nOK\r\n'))
@@ -132,6 +153,8 @@ def test_tls_and_reading_bounds():
     b = lb.tls_handshake(T0)
     assert [x.ins for x in b.exchanges] == [0xB9, 0xC0, 0x24, 0xD8, 0x24, 0x46, 0xC0, 0x2A, 0x2B, 0xC0, 0x2A]
     assert [a.line for a in b.at] == ["AT+CCLK?"] and b.exchanges[1].response == 3 + 3 + 71
+    ahead = lb.tls_handshake(T0, key_made_ahead=True)
+    assert [x.ins for x in ahead.exchanges] == [x.ins for x in b.exchanges][2:]
     r = lb.signed_reading(T0).counts(T0, GENERIC)
     assert (r["apdus"], r["at_commands"]) == (4, 5)
     assert lb.channel_setup(T0).counts(T0, GENERIC)["apdus"] == 2
@@ -353,3 +376,15 @@ def test_report_has_a_heap_column_per_pico_image_and_the_goals():
     results["pico"] = {"skipped": "node is not installed"}
     text = report.markdown(results)
     assert "Emulated Pico skipped: node is not installed" in text and "goal" not in text
+
+
+def test_ingest_rate_stands_beside_openssl_with_the_reference_verdicts():
+    from benchmarks import ingest_rate
+
+    res = ingest_rate.measure(seconds=0.05)
+    assert res["same_verdicts"]["agree"], res["same_verdicts"]
+    assert set(res["same_verdicts"]["verdicts"]) == {"verified", "bad-signature", "replayed", "unknown-key"}
+    rates = res["per_second"]
+    assert rates["openssl"] > 0 and rates["verifier"] > rates["reference"]
+    text = report.ingest_section(res)
+    assert "OpenSSL P-256 verify (anchor)" in text and f"**{res['ratio']}×**" in text

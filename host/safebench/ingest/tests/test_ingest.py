@@ -184,6 +184,28 @@ def test_what_comes_while_the_worker_is_away_is_stored_when_it_is_back(broker, p
     assert [(r["seq"], r["verdict"]) for r in registry.db.readings()] == [(s, VERIFIED) for s in (1, 2, 3, 4)]
 
 
+def test_readings_kept_for_an_away_worker_outlive_a_broker_restart(pki, registry, devices_ca, tmp_path):
+    """What the broker holds for a worker that is away (its session: the worker did not leave) is persisted:
+    a broker restart in between loses none of it. (Mosquitto 2.0 does not restore the shared subscription
+    itself; the worker subscribes again when it connects, and a reading published before that has no
+    subscriber, PUBACK 0x10, which the board keeps: hil_tests/test_mqtt.py.)"""
+    device = ReadingDevice(devices_ca, registry)
+    name = uuid.uuid4().hex[:8]
+    with Broker(pki.files) as broker:
+        with _worker(broker, pki, registry, devices_ca, name, leave=False):
+            pass
+        publisher = Publisher(broker, pki, device, tmp_path)
+        try:
+            publisher.publish(*(device.reading(EPOCH, seq) for seq in (1, 2, 3)))
+        finally:
+            publisher.close()
+        broker.stop()
+        broker.start()
+        with _worker(broker, pki, registry, devices_ca, name) as worker:
+            assert worker.wait_stored(3) == 3, worker.error
+    assert [(r["seq"], r["verdict"]) for r in registry.db.readings()] == [(s, VERIFIED) for s in (1, 2, 3)]
+
+
 def test_a_worker_that_leaves_takes_no_more_readings(broker, pki, registry, devices_ca, publishers):
     device = ReadingDevice(devices_ca, registry)
     publisher = publishers(device)
