@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit hil hil-emulated clean peers bench rp2040js
+.PHONY: venv demo dashboard test lint unit hil hil-emulated clean peers bench rp2040js
 
 venv: $(STAMP)
 
@@ -16,6 +16,11 @@ $(STAMP): requirements.txt pyproject.toml tools/pyproject.toml
 
 demo: venv
 	$(BIN)/safebench demo
+
+# The live demonstrator page (docs/dashboard.md): simulated boards publishing through Mosquitto into the ingest,
+# the page on http://127.0.0.1:8080/ until Ctrl-C.
+dashboard: venv peers
+	$(BIN)/safebench dashboard --demo --boards 3
 
 lint: venv
 	$(BIN)/ruff check .
@@ -47,15 +52,15 @@ hil-emulated: venv peers rp2040js
 	else echo "note: no RP2040 images $(EMU_IMAGES) in the images folder: the HIL suite on emulated Picos did not run (python -m safebench_simulator.rp2040.images fetch)"; fi
 
 # The real peers the tests talk to, from Debian: TLS servers (openssl, gnutls-bin), the MQTT broker
-# (mosquitto, in /usr/sbin) and the ingest's PostgreSQL server (postgresql; the tests start their own).
-# Installed once, only when missing and apt can run (CI runs as root); otherwise the tests that need them
-# say they were skipped.
+# (mosquitto, in /usr/sbin), the ingest's PostgreSQL server (postgresql; the tests start their own) and the
+# browser of the page's tests (chromium, driven by Playwright). Installed once, only when missing and apt can
+# run (CI runs as root); otherwise the tests that need them say they were skipped.
 peers:
 	@command -v openssl >/dev/null && command -v gnutls-serv >/dev/null && PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null \
-	  && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin mosquitto postgresql >/dev/null; \
-	  else echo "note: install Debian openssl, gnutls-bin, mosquitto and postgresql for the TLS, MQTT and ingest tests"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin mosquitto postgresql chromium >/dev/null; \
+	  else echo "note: install Debian openssl, gnutls-bin, mosquitto, postgresql and chromium for the TLS, MQTT, ingest and page tests"; fi; }
 
 hil: venv peers rp2040js
 	$(BIN)/python -m pytest -q hil_tests

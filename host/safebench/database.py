@@ -49,7 +49,18 @@ _TABLES = (
     """CREATE UNIQUE INDEX IF NOT EXISTS readings_verified_once ON readings (kid, epoch, seq)
         WHERE verdict = 'verified'""",
     """CREATE INDEX IF NOT EXISTS readings_by_device ON readings (kid, id)""",
+    # what the rig last heard from each board of its link (the demonstrator records it from the board's answers)
+    """CREATE TABLE IF NOT EXISTS links (
+        iccid TEXT PRIMARY KEY,
+        kid TEXT,
+        tls TEXT,
+        queued BIGINT NOT NULL DEFAULT 0,
+        sim TEXT,
+        network TEXT,
+        last_error TEXT,
+        updated_at DOUBLE PRECISION NOT NULL)""",
 )
+LINK_FIELDS = ("kid", "tls", "queued", "sim", "network", "last_error")
 _DIALECTS = {"sqlite": {"blob": "BLOB", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
              "postgresql": {"blob": "BYTEA", "serial": "BIGSERIAL PRIMARY KEY"}}
 _INSERT_READING = ("INSERT INTO readings (stored_at, topic, kid, iccid, epoch, seq, reading_time, verdict, reason, "
@@ -195,14 +206,36 @@ class Database:
             return stored
         return self._run(store)
 
-    def readings(self, where="", params=()) -> list:
-        """The stored readings as dicts, oldest first; `where` an SQL condition on the readings table."""
+    def readings(self, where="", params=(), last=None) -> list:
+        """The stored readings as dicts, oldest first; `where` an SQL condition on the readings table; `last`:
+        only the last so many of them."""
         cols = ("id", "stored_at", "topic", "kid", "iccid", "epoch", "seq", "reading_time", "verdict", "reason",
                 "measurements", "dropped", "cose")
-        sql = f"SELECT {', '.join(cols)} FROM readings" + (f" WHERE {where}" if where else "") + " ORDER BY id"
+        sql = f"SELECT {', '.join(cols)} FROM readings" + (f" WHERE {where}" if where else "")
+        sql += " ORDER BY id" if last is None else f" ORDER BY id DESC LIMIT {int(last)}"
         rows = self._run(lambda cur: self._exec(cur, sql, params).fetchall())
+        rows = rows if last is None else rows[::-1]
         return [dict(zip(cols[:-3], r[:-3], strict=True), measurements=json.loads(r[-3]), dropped=r[-2], cose=bytes(r[-1]))
                 for r in rows]
+
+    # ---- links ----------------------------------------------------------------------------------------------
+
+    def save_link(self, iccid: str, **fields):
+        """Record what a board said of its link: any of LINK_FIELDS (kid, tls, queued, sim, network, last_error)."""
+        unknown = set(fields) - set(LINK_FIELDS)
+        if unknown:
+            raise ValueError(f"not a link field: {', '.join(sorted(unknown))}")
+        names = ["iccid", "updated_at", *fields]
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
+        sql = (f"INSERT INTO links ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+               f"ON CONFLICT (iccid) DO UPDATE SET {updates}")
+        self._run(lambda cur: self._exec(cur, sql, (iccid, time.time(), *fields.values())))
+
+    def links(self) -> dict:
+        """iccid -> {kid, tls, queued, sim, network, last_error, updated_at} of every board heard of."""
+        cols = (*LINK_FIELDS, "updated_at")
+        rows = self._run(lambda cur: self._exec(cur, f"SELECT iccid, {', '.join(cols)} FROM links").fetchall())
+        return {r[0]: dict(zip(cols, r[1:], strict=True)) for r in rows}
 
 
 class _SQLite(Database):

@@ -112,3 +112,11 @@ class TlsServerError(SafebenchError, OSError):
 
 class DatabaseError(SafebenchError):
     """The rig's database (SQLite file or PostgreSQL server) could not be opened or refused a statement."""
+
+
+class DashboardError(SafebenchError):
+    """The demonstrator page's server could not listen (its port is taken, say)."""
+
+
+class ActionError(SafebenchError):
+    """A demonstrator could not take a page's action (no such reading or board, a fault control that failed)."""

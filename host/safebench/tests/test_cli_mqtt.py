@@ -6,8 +6,9 @@ import signal
 
 import pytest
 
-from safebench.broker import executable
+from safebench.broker import INGEST_USER, Subscriber, executable
 from safebench.device import Device
+from safebench.pki import CA_CERT, bench_ca, service_identity
 from safebench.tls import free_port
 
 pytestmark = [pytest.mark.timeout(180),
@@ -22,7 +23,10 @@ def broker(start_cli, simulated_board):
     proc = start_cli("broker", "--listen-port", str(port), "--json", state=simulated_board["state"])
     first = json.loads(proc.stdout.readline())
     assert first == {"event": "listening", "broker": f"127.0.0.1:{port}", "topics": "safebench/<ICCID>/readings"}
-    yield first["broker"], proc
+    state = simulated_board["state"]
+    cert, key = service_identity(bench_ca(state), state / "ingest", INGEST_USER)
+    with Subscriber(first["broker"], state / "ca" / CA_CERT, cert, key):  # a reader: a reading no one reads stays queued
+        yield first["broker"], proc
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
@@ -41,7 +45,7 @@ def test_publish_prints_each_reading_the_broker_took(run_cli, simulated_board, b
     topic = connected["topic"]
     assert connected["event"] == "connected" and connected["version"] == "TLSv1.3" and topic.startswith("safebench/")
     assert [r["event"] for r in published] == ["published"] * 2 and published[1]["seq"] == published[0]["seq"] + 1
-    assert all(r["topic"] == topic and r["reason"] in (0, 0x10) for r in published)  # 0x10: nobody subscribed
+    assert all(r["topic"] == topic and r["reason"] == 0 for r in published)
     assert summary == {"broker": address, "topic": topic, "readings": 2, "queued": 0, "reconnects": 0}
     plain = run_cli("publish", "--broker", address, *_on(simulated_board), state=simulated_board["state"])
     assert plain.returncode == 0 and f"publishing to {topic}" in plain.stdout and f"published to {topic}" in plain.stdout
@@ -82,3 +86,70 @@ def test_publish_failures_are_one_line(run_cli, simulated_board, tmp_path):
 def test_broker_needs_the_bench_ca(run_cli):
     res = run_cli("broker")
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "no bench CA" in res.stderr, res.stderr
+
+
+@pytest.mark.timeout(120)
+def test_ingest_stores_each_reading_with_its_verdict_and_says_so(start_cli, run_cli, reading_device, tmp_path):
+    """`safebench ingest` against Mosquitto: one line per reading as it is stored, the replay among them
+    rejected and stored too, exit status 1 for it; an unreachable broker is one line."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from safebench.broker import Broker
+    from safebench.database import open_database
+    from safebench.testing.broker_pki import broker_pki
+
+    epoch = 1_780_000_000
+    pki = broker_pki(tmp_path / "pki", reading_device.ca.cert)  # devices of the bench CA, the CLI's default
+    identity = ("--ca", str(pki.broker_ca), "--cert", str(pki.ingest_cert), "--key", str(pki.ingest_key))
+    with Broker(pki.files) as broker:
+        ingest = start_cli("ingest", "--broker", broker.address, *identity, "--count", "3", "--json")
+        subscribed = json.loads(ingest.stdout.readline())
+        assert subscribed["event"] == "subscribed" and subscribed["topic"] == "$share/ingest/safebench/+/readings"
+        cert, key = reading_device.client_files(tmp_path)
+        device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=reading_device.ICCID, protocol=mqtt.MQTTv5)
+        device.tls_set(ca_certs=str(pki.broker_ca), certfile=str(cert), keyfile=str(key))
+        device.connect("127.0.0.1", broker.port)
+        device.loop_start()
+        try:
+            for seq in (1, 2, 2):  # the third is the second again: a replay
+                device.publish(reading_device.topic, reading_device.reading(epoch, seq), qos=1).wait_for_publish(10)
+        finally:
+            device.disconnect()
+            device.loop_stop()
+        out, err = ingest.communicate(timeout=60)
+    assert ingest.returncode == 1, err
+    *verdicts, summary = [json.loads(line) for line in out.decode().splitlines()]
+    assert [(v["verdict"], v["seq"]) for v in verdicts] == [("verified", 1), ("verified", 2), ("replayed", 2)]
+    assert summary["readings"] == 3 and summary["failed"] == 1
+    with open_database(subscribed["database"]) as db:
+        assert [r["verdict"] for r in db.readings()] == ["verified", "verified", "replayed"]
+    gone = run_cli("ingest", "--broker", f"127.0.0.1:{free_port()}", *identity)
+    assert gone.returncode == 1 and gone.stderr.count("\n") == 1 and "could not connect" in gone.stderr, gone.stderr
+
+
+def test_dashboard_serves_the_states_database_until_ctrl_c(start_cli, run_cli, reading_device, tmp_path):
+    import urllib.request
+
+    from safebench.readings import Verifier
+    from safebench.registry import Registry
+
+    state = tmp_path / "state"
+    cose = reading_device.reading(1_780_000_000, 1)
+    with Registry.of_state(state) as registry:
+        registry.db.store_readings([(reading_device.topic, cose, Verifier(registry, reading_device.ca.cert).check(cose))])
+    port = free_port()
+    page = start_cli("dashboard", "--port", str(port), "--json")
+    serving = json.loads(page.stdout.readline())
+    assert serving["event"] == "serving" and serving["url"] == f"http://127.0.0.1:{port}/"
+    with urllib.request.urlopen(serving["url"] + "api/state", timeout=10) as res:
+        state_now = json.loads(res.read())
+    assert [(r["verdict"], r["seq"]) for r in state_now["readings"]] == [("verified", 1)] and not state_now["actions"]
+    taken = run_cli("dashboard", "--port", str(port))
+    assert taken.returncode == 1 and taken.stderr.count("\n") == 1 and "cannot listen" in taken.stderr, taken.stderr
+    page.send_signal(signal.SIGINT)
+    out, err = page.communicate(timeout=30)
+    assert page.returncode == 0, err
+    assert json.loads(out.decode().splitlines()[-1])["url"] == serving["url"]
+    bad = run_cli("dashboard", "--demo", "--boards", "9")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--boards" in bad.stderr, bad.stderr

@@ -1,0 +1,142 @@
+"""The demonstrator page in a real browser: headless Chromium (Debian's) driven by Playwright, against the whole
+demonstrator (simulated boards publishing through Mosquitto into the ingest). It asserts on the DOM: readings
+arrive verified, the browser's own WebCrypto check agrees with the ingest, a tampered copy turns red and a
+replay is told, readings queued while a board's network is down arrive in order when it is back, a pulled SIM
+is shown, and the page reconnects to a restarted server by itself. A screenshot of each state is kept in
+.bench/artifacts/dashboard/ (SAFEBENCH_ARTIFACTS moves it)."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from safebench.broker import executable
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.timeout(300),
+              pytest.mark.skipif(not CHROMIUM, reason="Chromium is not installed (Debian chromium; `make test` "
+                                                      "installs it)"),
+              pytest.mark.skipif(not executable(), reason="mosquitto is not installed (Debian mosquitto)")]
+ARTIFACTS = Path(os.environ.get("SAFEBENCH_ARTIFACTS", ".bench/artifacts")) / "dashboard"
+WAIT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from safebench.dashboard.demonstrator import Demonstrator
+
+    with Demonstrator(tmp_path_factory.mktemp("state"), boards=2, interval=0.5, log=lambda line: None) as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, demo):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = context.new_page()
+    errors = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.goto(demo.dashboard.url)
+    yield p
+    context.close()
+    assert not errors, errors
+
+
+def _shot(page, name):
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_the_page_shows_readings_with_both_verdicts_and_answers_tamper_and_replay(page, demo):
+    expect = playwright.expect
+    expect(page.locator("#feed")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    verified = page.locator('#readings tbody tr[data-verdict="verified"]')
+    expect(verified.first).to_be_visible(timeout=WAIT_MS)
+    expect(verified.first.locator(".browser")).to_have_attribute("data-browser", "valid", timeout=WAIT_MS)
+    expect(page.locator(".device")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.locator("#chart polyline")).to_have_count(2, timeout=WAIT_MS)
+    _shot(page, "1-live")
+
+    page.click("#tamper")
+    tampered = page.locator('#readings tbody tr[data-verdict="bad-signature"]').first
+    expect(tampered).to_be_visible(timeout=WAIT_MS)
+    expect(tampered.locator(".badge")).to_have_text("✗ bad signature")
+    expect(tampered.locator(".browser")).to_have_attribute("data-browser", "invalid", timeout=WAIT_MS)  # agrees
+    colour = tampered.locator(".badge").evaluate("b => getComputedStyle(b).backgroundColor")
+    assert colour == "rgb(164, 22, 26)"  # red, beside the words
+    _shot(page, "2-tampered")
+
+    tampered.get_by_role("button", name="Evidence").click()
+    drawer = page.locator("#drawer")
+    expect(drawer).to_be_visible()
+    expect(drawer.locator('.checks li[data-result="failed"]')).to_have_text("ES256 signature (cryptography)")
+    expect(drawer.locator(".browser")).to_have_attribute("data-browser", "invalid", timeout=WAIT_MS)
+    expect(drawer.locator("#evidence-hex")).to_have_text(re.compile("^d28443a10126"))
+    expect(drawer).to_contain_text("CN=")
+    _shot(page, "3-evidence")
+    drawer.get_by_role("button", name="Close the evidence").click()
+
+    page.click("#replay")
+    replayed = page.locator('#readings tbody tr[data-verdict="replayed"]').first
+    expect(replayed).to_be_visible(timeout=WAIT_MS)
+    expect(replayed.locator(".badge")).to_have_text("↺ replayed")
+    expect(replayed.locator(".browser")).to_have_attribute("data-browser", "valid", timeout=WAIT_MS)  # signed, but old
+
+
+def test_readings_queued_while_the_network_is_down_arrive_in_order(page, demo):
+    expect = playwright.expect
+    card = page.locator(".device").first
+    expect(card).to_be_visible(timeout=WAIT_MS)
+    iccid = card.get_attribute("id").removeprefix("device-")
+    card.get_by_role("button", name="Drop the network").click()
+    expect(card.locator(".network")).to_have_text("down", timeout=WAIT_MS)
+    expect(card.locator(".queued")).to_have_text(re.compile("^[2-9]|^[1-9][0-9]"), timeout=WAIT_MS)
+    _shot(page, "4-network-down")
+    queued = int(card.locator(".queued").inner_text())
+    before = _seqs(demo, iccid)
+    card.get_by_role("button", name="Bring the network back").click()
+    expect(card.locator(".queued")).to_have_text("0", timeout=WAIT_MS)
+    rows = page.locator(f'#readings tbody tr[data-verdict="verified"]:has(td:text-is("{iccid}"))')
+    expect(rows.first).to_be_visible()
+    _shot(page, "5-network-back")
+    after = _seqs(demo, iccid)
+    assert len(after) >= len(before) + queued and after == sorted(after) and len(set(after)) == len(after)
+    assert after == list(range(after[0], after[0] + len(after)))  # none lost, none twice, in order
+
+    card.get_by_role("button", name="Pull the SIM").click()
+    expect(card.locator(".sim")).to_have_text("removed", timeout=WAIT_MS)
+    expect(card.locator(".last-error")).not_to_have_text("none", timeout=WAIT_MS)
+    _shot(page, "6-sim-pulled")
+    card.get_by_role("button", name="Insert the SIM").click()
+    expect(card.locator(".sim")).to_have_text("in", timeout=WAIT_MS)
+
+
+def test_the_page_reconnects_to_a_restarted_server(page, demo):
+    from safebench.dashboard import Dashboard
+
+    expect = playwright.expect
+    expect(page.locator("#feed")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    port, url = demo.dashboard.port, demo.dashboard.url
+    demo.dashboard.stop()
+    expect(page.locator("#feed")).to_have_attribute("data-state", "reconnecting", timeout=WAIT_MS)
+    count = page.locator("#readings tbody tr").count()
+    demo.dashboard = Dashboard(demo.registry.db.url, port, actions=demo).start()
+    assert demo.dashboard.url == url
+    expect(page.locator("#feed")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect(page.locator("#readings tbody tr")).not_to_have_count(count, timeout=WAIT_MS)  # new ones come
+    ids = page.locator("#readings tbody tr").evaluate_all("rows => rows.map(r => r.id)")
+    assert len(ids) == len(set(ids))  # resumed after the last one seen: none twice
+
+
+def _seqs(demo, iccid):
+    return [r["seq"] for r in demo.registry.db.readings("iccid = ? AND verdict = 'verified'", (iccid,))]
