@@ -1,5 +1,6 @@
 """Commands of the simulated bench and the simulator: bench up|down|status, card new, simulate modem."""
 
+import argparse
 from pathlib import Path
 
 from safebench_simulator import modem_options
@@ -8,6 +9,8 @@ from safebench_simulator.dialects import DIALECTS
 
 from ..errors import UnreadableFileError, UsageError
 from .command import Command, Group, simulated_bench
+
+MAX_BOARDS = 8  # on one host: each board is a MicroPython VM and a simulated modem
 
 GROUPS = (
     Group("bench", "the simulated bench"),
@@ -31,6 +34,14 @@ def _bench_up_arguments(parser):
                         help="an emulated Pico (rp2040js) running an official MicroPython image, of --board-type")
     parser.add_argument("--firmware", help="with --emulate: the MicroPython image for a new flash, a UF2 or a release "
                                            "of the images folder such as 1.22.0 (default 1.28.0; docs/hardware.md §1.5)")
+    parser.add_argument("--boards", type=_board_count, default=1,
+                        help="how many boards, each with its own simulated modem and SIM (1-8, default 1)")
+
+
+def _board_count(text):
+    if not text.isdigit() or not 1 <= int(text) <= MAX_BOARDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1..{MAX_BOARDS}")
+    return int(text)
 
 
 def _bench_up(args):
@@ -38,8 +49,11 @@ def _bench_up(args):
         raise UsageError("--emulate needs --board-type (pico_waveshare_sim7080g), and --board-type needs --emulate")
     if args.firmware and not args.emulate:
         raise UsageError("--firmware is for an emulated board: add --emulate --board-type pico_waveshare_sim7080g")
+    if args.boards > 1 and (args.modem or args.card):
+        raise UsageError("--boards gives each board its own simulated modem and SIM: leave out --modem and --card")
     state = simulated_bench(args).up(heap=args.heap, modem=args.modem, card=args.card, dialect=args.dialect,
-                                     progress=args.progress, board_type=args.board_type, firmware=args.firmware)
+                                     progress=args.progress, board_type=args.board_type, firmware=args.firmware,
+                                     boards=args.boards)
     return {"up": True, "boards": state["boards"]}
 
 
@@ -50,7 +64,8 @@ def _say_boards(res):
     for b in res["boards"]:
         state = "running" if b.get("alive", True) else "NOT running"
         kind = f"emulated {b['type']} ({Path(b['firmware']).name})" if b.get("emulated") else f"heap {b['heap']}"
-        lines.append(f"{b['name']}: {state}, serial port {b['port']} ({b['device']}), {kind}, modem {b['modem']}")
+        control = f", fault control {b['modem_control']}" if b.get("modem_control") else ""
+        lines.append(f"{b['name']}: {state}, serial port {b['port']} ({b['device']}), {kind}, modem {b['modem']}{control}")
     return lines
 
 

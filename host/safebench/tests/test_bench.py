@@ -68,6 +68,30 @@ def test_cli_bench_json(run_cli, no_leftovers):
     assert "stopped: sim0" in down.stdout
 
 
+@pytest.mark.timeout(90)
+def test_several_boards_in_one_state_folder(run_cli, no_leftovers):
+    """`bench up --boards N`: N boards, each with its own port, simulated modem, SIM and fault control."""
+    from safebench_simulator.faults import FaultControl
+
+    up = run_cli("bench", "up", "--boards", "2", "--json")
+    try:
+        assert up.returncode == 0, up.stderr
+        boards = json.loads(up.stdout)["boards"]
+        assert [b["name"] for b in boards] == ["sim0", "sim1"]
+        assert len({b["port"] for b in boards}) == len({b["card"] for b in boards}) == 2
+        for b in boards:
+            with FaultControl(b["modem_control"]) as fault:  # each board's modem answers its own control
+                assert fault.status()["dialect"] == "generic"
+        status = run_cli("bench", "status")
+        assert all(f"{b['name']}: running, serial port {b['port']}" in status.stdout for b in boards)
+        assert all(f"fault control {b['modem_control']}" in status.stdout for b in boards)
+        _one_line(run_cli("bench", "up", "--boards", "9"), 2, "1..8")
+    finally:
+        down = run_cli("bench", "down")
+    assert "stopped: sim0, sim1" in down.stdout, down.stdout
+    _one_line(run_cli("bench", "up", "--boards", "2", "--card", "x.json"), 1, "its own simulated modem and SIM")
+
+
 @pytest.mark.timeout(60)
 def test_board_wired_to_an_existing_modem(tmp_path, no_leftovers):
     """`bench up --modem PORT`: the board uses a modem it did not start (here one started by hand)."""
