@@ -52,15 +52,17 @@ hil-emulated: venv peers rp2040js
 	else echo "note: no RP2040 images $(EMU_IMAGES) in the images folder: the HIL suite on emulated Picos did not run (python -m safebench_simulator.rp2040.images fetch)"; fi
 
 # The real peers the tests talk to, from Debian: TLS servers (openssl, gnutls-bin), the MQTT broker
-# (mosquitto, in /usr/sbin), the ingest's PostgreSQL server (postgresql; the tests start their own) and the
-# browser of the page's tests (chromium, driven by Playwright). Installed once, only when missing and apt can
-# run (CI runs as root); otherwise the tests that need them say they were skipped.
+# (mosquitto, in /usr/sbin), the ingest's PostgreSQL server (postgresql; the tests start their own), the
+# browser of the page's tests (chromium, driven by Playwright) and the enrolment server's HSM (softhsm2).
+# Installed once, only when missing and apt can run (CI runs as root); otherwise the tests that need them
+# say they were skipped.
 peers:
 	@command -v openssl >/dev/null && command -v gnutls-serv >/dev/null && PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null \
-	  && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v chromium >/dev/null || { \
+	  && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v chromium >/dev/null \
+	  && command -v softhsm2-util >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin mosquitto postgresql chromium >/dev/null; \
-	  else echo "note: install Debian openssl, gnutls-bin, mosquitto, postgresql and chromium for the TLS, MQTT, ingest and page tests"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin mosquitto postgresql chromium softhsm2 >/dev/null; \
+	  else echo "note: install Debian openssl, gnutls-bin, mosquitto, postgresql, chromium and softhsm2 for the TLS, MQTT, ingest, page and enrolment tests"; fi; }
 
 hil: venv peers rp2040js
 	$(BIN)/python -m pytest -q hil_tests

@@ -120,3 +120,11 @@ class DashboardError(SafebenchError):
 
 class ActionError(SafebenchError):
     """A demonstrator could not take a page's action (no such reading or board, a fault control that failed)."""
+
+
+class HsmError(SafebenchError):
+    """The HSM (a PKCS#11 module and token) could not be opened, or refused an operation."""
+
+
+class EnrolmentError(SafebenchError):
+    """An EST enrolment was refused or failed (by the server, or on the way to it)."""

@@ -51,8 +51,9 @@ class CertificateAuthority:
         self.cert, self.key = cert, key
 
     @classmethod
-    def create(cls, common_name="safebench bench CA"):
-        key = ec.generate_private_key(ec.SECP256R1())
+    def create(cls, common_name="safebench bench CA", key=None):
+        """A new self-signed CA; its key made here, or `key` (an hsm.TokenKey, say: the CA signs in the token)."""
+        key = key or ec.generate_private_key(ec.SECP256R1())
         name = _name(common_name)
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
@@ -120,12 +121,12 @@ class CertificateAuthority:
                                critical=False)
                 .sign(self.key, hashes.SHA256()))
 
-    def issue_device(self, public_point: bytes, iccid: str) -> x509.Certificate:
+    def issue_device(self, public_point: bytes, iccid: str, valid_days=3650) -> x509.Certificate:
         """A TLS-client and signing certificate for the P-256 key `public_point` (04||X||Y) on SIM `iccid`. Its
         commonName is the ICCID: the device's name at the MQTT broker, and in its topic (broker.TOPIC)."""
         public_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_point)
         return self.issue_client(public_key, iccid, [x509.UniformResourceIdentifier(f"urn:iccid:{iccid}")],
-                                 valid_days=3650)
+                                 valid_days=valid_days)
 
     def issue_client(self, public_key, common_name, san=(), valid_days=365) -> x509.Certificate:
         """A TLS-client certificate named `common_name` (a device, or a service such as the ingest)."""

@@ -29,7 +29,7 @@ HOST_LAYERS = (
     # Test support that ships with safebench: the HIL pytest plugin, the TLS fault servers.
     Layer(3, "safebench.testing", ("host/safebench/testing/",)),
     # The host services, each a package: the verifying ingest (then the dashboard, the enrolment server).
-    Layer(3, "safebench services", ("host/safebench/ingest/", "host/safebench/dashboard/")),
+    Layer(3, "safebench services", ("host/safebench/ingest/", "host/safebench/dashboard/", "host/safebench/est/")),
     # The command line: the top of what ships.
     Layer(4, "safebench.cli", ("host/safebench/cli/", "host/safebench/cli.py", "host/safebench/__main__.py")),
     # Developer tools, the HIL suite and every tests/ folder: may import anything; nothing shipped imports

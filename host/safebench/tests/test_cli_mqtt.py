@@ -153,3 +153,31 @@ def test_dashboard_serves_the_states_database_until_ctrl_c(start_cli, run_cli, r
     assert json.loads(out.decode().splitlines()[-1])["url"] == serving["url"]
     bad = run_cli("dashboard", "--demo", "--boards", "9")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--boards" in bad.stderr, bad.stderr
+
+
+@pytest.mark.timeout(60)
+def test_est_serve_enrols_a_bootstrap_identity_of_the_bench_ca(start_cli, reading_device, tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from safebench import hsm
+    from safebench.est import EstClient
+
+    if hsm.softhsm_module() is None:
+        pytest.skip("SoftHSM2 is not installed (Debian softhsm2; `make test` installs it)")
+    server = start_cli("est", "serve", "--port", "0", "--json")
+    serving = json.loads(server.stdout.readline())
+    assert serving["event"] == "serving" and serving["key"].endswith("not extractable"), serving
+    cert, key = reading_device.client_files(tmp_path)  # a bootstrap identity of the bench CA
+    client = EstClient(serving["url"], serving["ca"], cert, key)
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, reading_device.ICCID)]))
+           .sign(new_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    issued = client.enroll(csr)
+    issued.verify_directly_issued_by(x509.load_pem_x509_certificate(open(serving["ca"], "rb").read()))
+    server.send_signal(signal.SIGINT)
+    out, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
