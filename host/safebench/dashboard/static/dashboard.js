@@ -7,13 +7,14 @@
 const VERDICTS = {
   "verified": "✓ verified", "bad-signature": "✗ bad signature", "unknown-key": "✗ unknown key",
   "revoked": "✗ revoked", "untrusted": "✗ untrusted CA", "replayed": "↺ replayed", "stale": "⏱ stale",
-  "malformed": "✗ malformed",
+  "malformed": "✗ malformed", "out-of-order": "⇅ out of order",
 };
 const COLOURS = ["#1a5fb4", "#c64600", "#613583", "#26a269", "#a51d2d", "#986a44", "#0b7285", "#5e5c64"];
 const DASHES = ["", "10 5", "3 4", "14 4 3 4", "2 2", "8 3 2 3", "6 6", "1 5"];
 const KEEP = 300; // rows kept in the table
 
 const readings = [];      // summaries, oldest first
+const newest = {};        // device -> [epoch, seq] of the newest verified reading shown
 const certificates = {};  // kid -> Promise of {certificate} (null: no registered certificate)
 let links = {};
 let offered = {};
@@ -179,7 +180,8 @@ function addRow(r, fresh) {
   const open = el("button", { type: "button", onclick: () => showEvidence(r.id) }, "Evidence");
   const row = el("tr", { id: `reading-${r.id}`, className: fresh ? "new" : "", dataset: { verdict: r.verdict } },
     el("td", {}, r.device || "?"), el("td", {}, value(r)), el("td", {}, when(r.time || r.stored_at)),
-    el("td", {}, r.seq == null ? "—" : String(r.seq)), el("td", {}, badge(r.verdict, r.reason)), browser, el("td", {}, open));
+    el("td", {}, r.seq == null ? "—" : String(r.seq)), el("td", {}, badge(r.verdict, r.reason), ...(r.outOfOrder ? [" ", badge("out-of-order",
+      "verified, but older than a reading of this device shown before it")] : [])), browser, el("td", {}, open));
   tbody.prepend(row);
   while (tbody.rows.length > KEEP) tbody.deleteRow(tbody.rows.length - 1);
   checkInBrowser(r, browser);
@@ -294,6 +296,11 @@ async function showEvidence(id) {
 }
 
 function arrive(r, fresh) {
+  if (r.verdict === "verified") { // verified, but older than one already shown: it came late (or was held back)
+    const last = newest[r.device];
+    r.outOfOrder = Boolean(last && (r.epoch < last[0] || (r.epoch === last[0] && r.seq < last[1])));
+    if (!r.outOfOrder) newest[r.device] = [r.epoch, r.seq];
+  }
   readings.push(r);
   if (readings.length > KEEP) readings.shift();
   addRow(r, fresh);

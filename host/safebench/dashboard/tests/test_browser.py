@@ -93,6 +93,30 @@ def test_the_page_shows_readings_with_both_verdicts_and_answers_tamper_and_repla
     expect(replayed.locator(".browser")).to_have_attribute("data-browser", "valid", timeout=WAIT_MS)  # signed, but old
 
 
+def test_a_verified_reading_older_than_one_shown_is_marked_out_of_order(page, demo):
+    """Stored as the ingest stores them (the database's rows, the feed, the page): seq 2, then seq 1 of a
+    device whose readings are signed with a software key."""
+    from safebench.pki import bench_ca
+    from safebench.readings import Verifier
+    from safebench.registry import Registry
+    from safebench.testing.signed_readings import ReadingDevice
+
+    expect = playwright.expect
+    expect(page.locator("#feed")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    with Registry(demo.registry.db.another()) as registry:
+        ca = bench_ca(demo.dir)
+        late = ReadingDevice(ca, registry, "8944000000000000777")
+        verifier = Verifier(registry, ca.cert)
+        for seq in (2, 1):
+            cose = late.reading(1_780_000_000, seq)
+            registry.db.store_readings([(late.topic, cose, verifier.check(cose))])
+    rows = page.locator('#readings tbody tr:has(td:text-is("8944000000000000777"))')
+    expect(rows).to_have_count(2, timeout=WAIT_MS)
+    expect(rows.first.locator('.badge[data-verdict="out-of-order"]')).to_have_text("⇅ out of order")
+    expect(rows.nth(1).locator('.badge[data-verdict="out-of-order"]')).to_have_count(0)
+    expect(rows.first.locator(".browser")).to_have_attribute("data-browser", "valid", timeout=WAIT_MS)
+
+
 def test_readings_queued_while_the_network_is_down_arrive_in_order(page, demo):
     expect = playwright.expect
     card = page.locator(".device").first
