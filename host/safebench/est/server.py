@@ -50,6 +50,7 @@ class EstServer:
             context.load_verify_locations(cadata=cert.public_bytes(serialization.Encoding.PEM).decode())
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
+        self._server.handle_error = _refused  # a client the TLS handshake refuses is no server error
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self.host, self.port = self._server.server_address[:2]
         self._thread = None
@@ -113,6 +114,10 @@ class EstServer:
             raise EnrolmentError("simplereenroll: the certificate is no registered device's")
         if device.get("revoked_at") is not None:
             raise EnrolmentError("simplereenroll: the device's certificate is revoked")
+
+
+def _refused(request, client_address):
+    pass
 
 
 def _issued_by(cert, issuer):
