@@ -208,7 +208,7 @@ def test_readings_wait_in_the_outbox_while_the_broker_is_gone(own_session, devic
         broker.start()
     time.sleep(1.2)  # the backoff after one failed reconnect: 1 s
     with _subscriber(broker, pki) as sub:
-        third = device.call("mqtt.publish")
+        third = device.call("mqtt.publish", timeout=240)  # a reconnect: a handshake takes long on an emulated Pico
         got = sub.wait(3)
     assert third["published"] and third["sent"] == 3 and third["queued"] == 0 and third["reconnects"] == 1
     assert [bytes.fromhex(r["cose"]) for r in (first, second, third)] == [p for _, p in got]  # in order, once each

@@ -57,20 +57,21 @@ def _us(fn, items, seconds):
     return round(1e6 / rate, 1)
 
 
-def measure(seconds=2.0):
+def measure(seconds=2.0, per_device=PER_DEVICE):
+    """The rates, stages and verdict check, each rate over at least `seconds` (the reference path's half)."""
     with tempfile.TemporaryDirectory(prefix="safebench-ingest-rate-") as tmp:
         ca = CertificateAuthority.create()
         registry = Registry(open_database(Path(tmp) / "registry.db"))
         try:
-            return _measure(seconds, ca, registry, Path(tmp))
+            return _measure(seconds, per_device, ca, registry, Path(tmp))
         finally:
             registry.close()
 
 
-def _measure(seconds, ca, registry, tmp):
+def _measure(seconds, per_device, ca, registry, tmp):
     now = datetime.datetime.fromtimestamp(EPOCH + 3600, datetime.timezone.utc)
     devices = [ReadingDevice(ca, registry, f"89440000000000{i:05d}") for i in range(DEVICES)]
-    corpus = [d.reading(EPOCH, seq) for seq in range(1, PER_DEVICE + 1) for d in devices]
+    corpus = [d.reading(EPOCH, seq) for seq in range(1, per_device + 1) for d in devices]
     verifier = readings.Verifier(registry, ca.cert)
 
     def fast(cose):

@@ -381,7 +381,7 @@ def test_report_has_a_heap_column_per_pico_image_and_the_goals():
 def test_ingest_rate_stands_beside_openssl_with_the_reference_verdicts():
     from benchmarks import ingest_rate
 
-    res = ingest_rate.measure(seconds=0.05)
+    res = ingest_rate.measure(seconds=0.05, per_device=8)
     assert res["same_verdicts"]["agree"], res["same_verdicts"]
     assert set(res["same_verdicts"]["verdicts"]) == {"verified", "bad-signature", "replayed", "unknown-key"}
     rates = res["per_second"]
