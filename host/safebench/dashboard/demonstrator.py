@@ -2,7 +2,7 @@
 SIM) publish signed readings over MQTT in TLS 1.3 with the SIM's keys to Mosquitto on loopback; an ingest
 worker checks and stores them; the page shows them. The page's buttons change that world:
 
-- tamper: a member of the fleet (a device certificate of the bench CA, a software key: "the forwarder")
+- tamper: a member of the fleet (a client certificate of the bench CA, a software key: "the forwarder")
   publishes a copy of a reading with one byte flipped, through the broker: the ingest finds its signature bad;
 - replay: the forwarder publishes a reading again, as it was: the ingest stores it as a replay;
 - pull the SIM / drop the network on a board, through its simulated modem's fault control: readings cannot
@@ -16,8 +16,6 @@ page, from what the board answers.
 import threading
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .. import deploy, tls
@@ -180,20 +178,14 @@ class Demonstrator:
 
 
 def _forwarder(ca, folder, broker, broker_ca):
-    """An MQTT client of the broker with a device certificate of the bench CA (CN FORWARDER): what a
+    """An MQTT client of the broker with a client certificate of the bench CA (CN FORWARDER): what a
     compromised member of the fleet can send."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    folder.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    point = key.public_key().public_bytes(Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    (folder / "cert.pem").write_bytes(ca.issue_device(point, FORWARDER).public_bytes(Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    (folder / "key.pem").chmod(0o600)
+    cert, key = service_identity(ca, folder, FORWARDER)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=FORWARDER, protocol=mqtt.MQTTv5)
-    client.tls_set(ca_certs=str(broker_ca), certfile=str(folder / "cert.pem"), keyfile=str(folder / "key.pem"))
+    client.tls_set(ca_certs=str(broker_ca), certfile=str(cert), keyfile=str(key))
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     return client

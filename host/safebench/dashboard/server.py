@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlparse
 
 from ..database import open_database
 from ..errors import ActionError, DashboardError, DatabaseError
+from ..threaded_server import ThreadedServer
 from .evidence import certificate_info, evidence, summary
 
 LAST = 200  # readings the page starts with
@@ -33,10 +34,12 @@ HEARTBEAT_S = 10.0
 STATIC = ("index.html", "dashboard.js", "dashboard.css")
 
 
-class Dashboard:
+class Dashboard(ThreadedServer):
     """The page for the database at `db_url`, on http://HOST:PORT/ (a free port by default). `actions`: the
     demonstrator's (an object with `offered()` -> dict and `take(request)` -> dict), or None for a page that
     only shows. A context manager: serving in a thread of its own from `start()` until `stop()`."""
+
+    thread_name = "dashboard"
 
     def __init__(self, db_url, port=0, host="127.0.0.1", actions=None):
         self.db_url, self.actions = db_url, actions
@@ -50,7 +53,6 @@ class Dashboard:
         self._db = open_database(db_url)
         self._server.daemon_threads = True
         self.host, self.port = self._server.server_address[:2]
-        self._thread = None
 
     @property
     def url(self):
@@ -61,22 +63,10 @@ class Dashboard:
         """The database's URL (its password left out)."""
         return self._db.url
 
-    def start(self):
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="dashboard")
-        self._thread.start()
-        return self
-
     def stop(self):
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._stopping.set()  # the live feeds end first
+        super().stop()
         self._db.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # ---- what the requests read -------------------------------------------------------------------------------
 

@@ -26,17 +26,20 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
 from ..errors import EnrolmentError
+from ..threaded_server import ThreadedServer
 
 PATH = "/.well-known/est/"
 VALIDITY_DAYS = 30  # short: a device re-enrols before the end, a revoked one cannot
 MAX_REQUEST = 8192  # a P-256 CSR is a few hundred bytes
 
 
-class EstServer:
+class EstServer(ThreadedServer):
     """EST on https://HOST:PORT/.well-known/est/ with the issuing CA `ca` (a pki.CertificateAuthority whose key
     may be an hsm.TokenKey), accepting bootstrap certificates of `bootstrap_ca` (x509), registering into
     `registry`. `files`: the server's TLS key and certificate (tls.ServerFiles; its client CA is ignored). A
     context manager: serving in a thread of its own until `stop()`."""
+
+    thread_name = "est"
 
     def __init__(self, ca, bootstrap_ca, registry, files, port=0, host="127.0.0.1", validity_days=VALIDITY_DAYS):
         self.ca, self.bootstrap_ca, self.registry = ca, bootstrap_ca, registry
@@ -53,26 +56,10 @@ class EstServer:
         self._server.handle_error = _refused  # a client the TLS handshake refuses is no server error
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self.host, self.port = self._server.server_address[:2]
-        self._thread = None
 
     @property
     def url(self):
         return f"https://{self.host}:{self.port}{PATH}"
-
-    def start(self):
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="est")
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def cacerts(self) -> bytes:
         return pkcs7.serialize_certificates([self.ca.cert], serialization.Encoding.DER)
