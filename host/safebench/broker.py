@@ -30,11 +30,13 @@ _ACL = (  # %u: the user name, i.e. the commonName of the client certificate
     f"topic read {TOPIC.format(device='+')}\n")
 
 
+CRL_NAME = "client-crl.pem"
 AUTOSAVE_S = 10  # how much a killed (not stopped) broker may forget
 
 
-def config(port: int, folder: Path) -> str:
-    """mosquitto.conf for a listener on 127.0.0.1:`port`, its files in `folder`."""
+def config(port: int, folder: Path, crl=False) -> str:
+    """mosquitto.conf for a listener on 127.0.0.1:`port`, its files in `folder` (with `crl`: client-crl.pem,
+    the CRL of every client CA: OpenSSL then refuses a client whose issuer has none)."""
     return "\n".join((
         "per_listener_settings false",
         "allow_anonymous false",
@@ -52,6 +54,7 @@ def config(port: int, folder: Path) -> str:
         "tls_version tlsv1.3",
         "require_certificate true",
         "use_identity_as_username true",
+        *([f"crlfile {folder / CRL_NAME}"] if crl else []),
         ""))
 
 
@@ -65,10 +68,12 @@ class Broker(ServerProcess):
     of `files` (tls.make_server_files). A context manager: stopped on exit whatever happened, and its folder
     removed. Stopped, it can be started again, on the same port, with what it persisted (sessions, queued
     messages). Its files live in a folder of their own (Mosquitto started as root runs as its own user,
-    which must reach them); `log` keeps what it logged."""
+    which must reach them); `log` keeps what it logged. With `crl` (a PEM file of CRLs, revocation.publish)
+    it refuses the TLS connection of a revoked client; `load_crl` gives it a newer one."""
 
-    def __init__(self, files: ServerFiles, port=None, timeout=10.0):
+    def __init__(self, files: ServerFiles, port=None, timeout=10.0, crl=None):
         self.files = files
+        self.crl = crl
         self.port = port or free_port()
         self.timeout = timeout
         self.folder = None
@@ -88,8 +93,10 @@ class Broker(ServerProcess):
                               (self.files.ca, "client-ca.pem")):
                 shutil.copyfile(src, self.folder / name)
             os.chmod(self.folder / "server.key", 0o600)
+            if self.crl:
+                shutil.copyfile(self.crl, self.folder / CRL_NAME)
             (self.folder / "acl").write_text(_ACL)
-            (self.folder / "mosquitto.conf").write_text(config(self.port, self.folder))
+            (self.folder / "mosquitto.conf").write_text(config(self.port, self.folder, crl=bool(self.crl)))
             _hand_over(self.folder)
         conf = self.folder / "mosquitto.conf"
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -106,6 +113,20 @@ class Broker(ServerProcess):
             except OSError:
                 time.sleep(0.05)
         raise BrokerError(f"mosquitto did not listen on {self.address} within {self.timeout:.0f} s")
+
+    def load_crl(self):
+        """Take the CRL file again. Mosquitto 2.0 reads its crlfile only when it starts (a SIGHUP reloads the
+        server's certificate, not the CRL: eclipse-mosquitto/mosquitto#35, #2916), so it restarts; what it
+        persists (sessions, queued readings) outlives that, and the connections it had must connect again,
+        each checked against the new CRL."""
+        if not self.crl:
+            raise BrokerError("this broker was started without a CRL file")
+        temporary = self.folder / f"{CRL_NAME}.tmp"
+        shutil.copyfile(self.crl, temporary)
+        os.replace(temporary, self.folder / CRL_NAME)
+        _hand_over(self.folder)
+        self.stop()
+        self.start()
 
     def stop(self):
         """Stop the process (Mosquitto saves what it persists); its folder stays for a restart."""

@@ -1,4 +1,4 @@
-"""`safebench est serve`: the enrolment server (docs/enrolment.md)."""
+"""`safebench est serve`, the enrolment server, and `safebench revoke` (docs/enrolment.md)."""
 
 import argparse
 import time
@@ -61,7 +61,36 @@ def _emit(args, record):
           f"{record['key']}. Ctrl-C stops it.", flush=True)
 
 
+# ---- revoke --------------------------------------------------------------------------------------
+
+def _revoke_arguments(parser):
+    parser.add_argument("device", metavar="DEVICE", help="its ICCID (every identity registered for it), or its kid "
+                                                        "(at least its first 8 hex digits)")
+    parser.add_argument("--db", metavar="URL", help="the registry's database (default: the state's safebench.db)")
+
+
+def _revoke(args):
+    """Mark the device revoked (the ingest rejects its readings, the EST server its re-enrolment) and publish
+    the CRL (the broker refuses its TLS connection)."""
+    from .. import revocation
+    from ..registry import Registry
+
+    with Registry.of_state(args.state, args.db) as registry:
+        done = revocation.revoke(args.state, registry, args.device)
+        done["iccids"] = sorted({registry.devices[kid]["iccid"] for kid in done["kids"]})
+    return done
+
+
+def _say_revoked(res):
+    was = len(res["kids"]) - len(res["newly"])
+    lines = [f"revoked {', '.join(kid[:16] + '...' for kid in res['kids'])} (SIM {', '.join(res['iccids'])})"
+             + (f"; {was} of them revoked before" if was else "")]
+    return lines + [f"CRL {res['number']} published: {res['crl']}, {res['listed']} certificates revoked in all"]
+
+
 COMMANDS = (
+    Command(("revoke",), "revoke a device: the ingest, the EST server and (by the CRL) the broker refuse it",
+            _revoke, _revoke_arguments, _say_revoked),
     Command(("est", "serve"), "run the enrolment server (EST) with the fleet CA's key in an HSM, until Ctrl-C",
             _serve, _serve_arguments, lambda res: [f"EST {res['url']} stopped"], streams=True),
 )

@@ -113,8 +113,10 @@ def _say_record(r):
         return (f"ingest subscribed to {r['topic']} at {r['broker']}, storing each reading with its verdict in "
                 f"{r['database']}. Ctrl-C stops it.")
     if r["event"] == "listening":
-        return (f"Mosquitto on {r['broker']} (TLS 1.3, client certificates of the bench CA); devices publish to "
-                f"{r['topics']}. Ctrl-C stops it.")
+        return (f"Mosquitto on {r['broker']} (TLS 1.3, client certificates of the bench CA, revoked ones refused: "
+                f"{r['crl']}); devices publish to {r['topics']}. Ctrl-C stops it.")
+    if r["event"] == "crl":
+        return f"Mosquitto on {r['broker']} restarted with the new CRL {r['crl']}: revoked devices are refused"
     fate = (f"published to {r['topic']} (packet {r['packet_id']})" if r["published"] else
             f"queued on the board ({r['error']})")
     return f"seq {r['seq']} of epoch {r['epoch']} {fate}" + _outbox_words(r)
@@ -145,20 +147,34 @@ def _broker(args):
 
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from .. import tls
+    from .. import revocation, tls
     from ..broker import TOPIC, Broker
     from ..pki import bench_ca
+    from ..registry import Registry
 
     ca = bench_ca(args.state)
     if not 0 < args.listen_port < 65536:
         raise UsageError(f"--listen-port {args.listen_port}: give 1..65535")
+    def publish_crl():  # a fresh CRL: an OpenSSL peer refuses every client once it is past its next update
+        with Registry.of_state(args.state) as registry:
+            return Path(revocation.publish(args.state, registry)["crl"])
+
+    crl = publish_crl()
     with tempfile.TemporaryDirectory() as tmp:
         files = tls.make_server_files(tmp, ca, ca.cert.public_bytes(Encoding.PEM))
-        with Broker(files, port=args.listen_port) as broker:
-            _emit(args, {"event": "listening", "broker": broker.address, "topics": TOPIC.format(device="<ICCID>")})
+        with Broker(files, port=args.listen_port, crl=crl) as broker:
+            _emit(args, {"event": "listening", "broker": broker.address, "topics": TOPIC.format(device="<ICCID>"),
+                         "crl": str(crl)})
+            published = crl.stat().st_mtime_ns
             try:
                 while broker.proc.poll() is None:
                     time.sleep(0.5)
+                    if revocation.is_due(crl):
+                        publish_crl()
+                    if crl.stat().st_mtime_ns != published:  # published again, by `safebench revoke` or above
+                        published = crl.stat().st_mtime_ns
+                        broker.load_crl()
+                        _emit(args, {"event": "crl", "broker": broker.address, "crl": str(crl)})
             except KeyboardInterrupt:
                 pass
             stopped = broker.proc.poll()

@@ -22,7 +22,8 @@ def broker(start_cli, simulated_board):
     port = free_port()
     proc = start_cli("broker", "--listen-port", str(port), "--json", state=simulated_board["state"])
     first = json.loads(proc.stdout.readline())
-    assert first == {"event": "listening", "broker": f"127.0.0.1:{port}", "topics": "safebench/<ICCID>/readings"}
+    assert first == {"event": "listening", "broker": f"127.0.0.1:{port}", "topics": "safebench/<ICCID>/readings",
+                     "crl": str(simulated_board["state"] / "crl" / "devices.crl.pem")}
     state = simulated_board["state"]
     cert, key = service_identity(bench_ca(state), state / "ingest", INGEST_USER)
     with Subscriber(first["broker"], state / "ca" / CA_CERT, cert, key):  # a reader: a reading no one reads stays queued
