@@ -148,10 +148,12 @@ class Database:
 
     # ---- the registry ----------------------------------------------------------------------------------
 
-    def devices(self) -> dict:
-        """kid -> {iccid, certificate (hex DER), epoch, last_seq, revoked_at} of every registered device."""
-        rows = self._run(lambda cur: self._exec(
-            cur, "SELECT kid, iccid, certificate, epoch, last_seq, revoked_at FROM devices").fetchall())
+    def devices(self, kid=None) -> dict:
+        """kid -> {iccid, certificate (hex DER), epoch, last_seq, revoked_at} of every registered device (of the
+        one `kid` only, if given)."""
+        sql = "SELECT kid, iccid, certificate, epoch, last_seq, revoked_at FROM devices"
+        rows = self._run(lambda cur: self._exec(cur, *((sql,) if kid is None else (f"{sql} WHERE kid = ?", (kid,))))
+                         .fetchall())
         return {kid: {"iccid": iccid, "certificate": bytes(cert).hex(), "epoch": epoch, "last_seq": last_seq,
                       "revoked_at": revoked} for kid, iccid, cert, epoch, last_seq, revoked in rows}
 

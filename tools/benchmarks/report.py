@@ -177,6 +177,24 @@ def ingest_section(ing):
                              + "; ".join(f"{k} {v}" for k, v in us.items()) + "."])
 
 
+def enrolment_section(enr):
+    runs = (("hsm", "CA key in SoftHSM2 (PKCS#11)"), ("software", "CA key in software (comparison)"))
+    rows = [f"{enr['devices']} devices enrol one after the other (`simpleenroll`, TLS 1.3 with the bootstrap "
+            "certificate, each issued certificate checked).", "",
+            "| CA key | enrolments/s | enrolled | seconds |", "|---|---|---|---|"]
+    for key, label in runs:
+        r = enr[key]
+        rows.append(f"| {label} | error: {r['error']} | | |" if "error" in r else
+                    f"| {label} | {r['per_second']} | {r['enrolled']} | {r['seconds']} |")
+    if enr["ratio"] is not None:
+        rows += ["", f"HSM vs software: **{enr['ratio']}×**."]
+    for key, label in runs:
+        if "stage_us" in enr[key]:
+            rows += ["", f"Where an enrolment's time goes, {label} (µs, each stage alone): "
+                     + "; ".join(f"{k} {v}" for k, v in enr[key]["stage_us"].items()) + "."]
+    return "\n".join(rows)
+
+
 def markdown(results):
     t = results["timing"]
     lat = ", ".join(f"{k} {v} ms" for k, v in t["latency_ms"].items())
@@ -207,6 +225,8 @@ def markdown(results):
         parts += ["", "## Emulated Raspberry Pi Pico (pico_waveshare_sim7080g)", ""] + pico_section(results["pico"])
     if results.get("ingest"):
         parts += ["", "## Ingest: verification rate", "", ingest_section(results["ingest"])]
+    if results.get("enrolment"):
+        parts += ["", "## Enrolment server (EST)", "", enrolment_section(results["enrolment"])]
     if results.get("scale"):
         parts += ["", "## Many boards", "", scale_table(results["scale"])]
     if results.get("regressions"):

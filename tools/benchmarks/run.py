@@ -1,6 +1,6 @@
 """`make bench`: the benchmark suite on simulated benches (docs/benchmarks.md).
 
-    python -m benchmarks.run [--runs 5] [--ops sim_info,sign_message,...] [--no-heap] [--no-scale] [--no-ingest]
+    python -m benchmarks.run [--runs 5] [--ops sim_info,sign_message,...] [--no-heap] [--no-scale] [--no-ingest] [--no-enrolment]
         [--boards 1,2,4,8] [--seconds 5] [--heap-range 16:256:4] [--update-baseline] [--check]
         [--no-pico] [--pico-images v1.28.0[,v1.22.0]] [--pico-step 1] [--pico-time-runs 2]
 
@@ -30,7 +30,19 @@ from safebench.pki import CA_CERT
 from safebench.provision import register_device
 from safebench.registry import Registry
 
-from . import baseline, end_to_end, fresh_bench, heap, ingest_rate, lower_bounds, measure, pico, report, scale
+from . import (
+    baseline,
+    end_to_end,
+    enrolment,
+    fresh_bench,
+    heap,
+    ingest_rate,
+    lower_bounds,
+    measure,
+    pico,
+    report,
+    scale,
+)
 from .operations import NotAvailable, by_key
 from .trace import COUNT_FIELDS
 
@@ -58,6 +70,7 @@ def _parser():
                     help="LO:HI:STEP in KB (default 16:256:4)")
     ap.add_argument("--no-scale", action="store_true", help="skip the many-boards run")
     ap.add_argument("--no-ingest", action="store_true", help="skip the ingest's verification rate")
+    ap.add_argument("--no-enrolment", action="store_true", help="skip the enrolment server's rate (1,000 devices)")
     ap.add_argument("--boards", type=_ints, default=[1, 2, 4, 8], help="board counts (default 1,2,4,8)")
     ap.add_argument("--seconds", type=float, default=5.0, help="reading loop per board count (default 5)")
     ap.add_argument("--state", default=".bench/benchmarks", help="folder of the benchmark benches")
@@ -207,6 +220,9 @@ def main(argv=None):
         if not args.no_ingest:
             _log("ingest verification rate")
             results["ingest"] = ingest_rate.measure()
+        if not args.no_enrolment:
+            _log(f"enrolment server: {enrolment.DEVICES} devices")
+            results["enrolment"] = enrolment.measure()
         if not args.no_scale:
             _log("many boards")
             results["scale"] = run_scale(args, state, staged)

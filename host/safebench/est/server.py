@@ -85,9 +85,7 @@ class EstServer(ThreadedServer):
             cert = self.ca.issue_device(key.public_bytes(serialization.Encoding.X962,
                                                          serialization.PublicFormat.UncompressedPoint), iccid,
                                         valid_days=self.validity_days)
-            self.registry.refresh(force=True)
             self.registry.add(cert.public_bytes(serialization.Encoding.DER), iccid)
-            self.registry.save()
         return pkcs7.serialize_certificates([cert], serialization.Encoding.DER)
 
     def _check_current(self, client):
@@ -95,8 +93,8 @@ class EstServer(ThreadedServer):
 
         if not _issued_by(client, self.ca.cert):
             raise EnrolmentError("simplereenroll takes the certificate this server issued")
-        self.registry.refresh(force=True)
-        device = self.registry.device(hashlib.sha256(client.public_bytes(serialization.Encoding.DER)).hexdigest())
+        kid = hashlib.sha256(client.public_bytes(serialization.Encoding.DER)).hexdigest()
+        device = self.registry.db.devices(kid).get(kid)  # as it is now: revoked a moment ago, say
         if device is None:
             raise EnrolmentError("simplereenroll: the certificate is no registered device's")
         if device.get("revoked_at") is not None:

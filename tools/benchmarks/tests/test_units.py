@@ -378,6 +378,27 @@ def test_report_has_a_heap_column_per_pico_image_and_the_goals():
     assert "Emulated Pico skipped: node is not installed" in text and "goal" not in text
 
 
+def test_enrolment_rate_with_the_ca_key_in_softhsm_and_in_software(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    from safebench import hsm
+
+    if hsm.softhsm_module() is None:
+        pytest.skip("SoftHSM2 is not installed (Debian softhsm2; `make test` installs it)")
+    # a process of its own: SoftHSM2 reads one configuration per process, and this one's tests use others
+    out = subprocess.run([sys.executable, "-c", "import json; from benchmarks import enrolment; "
+                          "print(json.dumps(enrolment.measure(devices=6)))"], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).parents[2])
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    for key in ("hsm", "software"):
+        assert res[key]["enrolled"] == 6 and res[key]["per_second"] > 0, res[key]
+        assert res[key]["stage_us"]["server: issue (the CA's signature)"] > 0
+    text = report.enrolment_section(res)
+    assert "CA key in SoftHSM2 (PKCS#11)" in text and f"**{res['ratio']}×**" in text
+
+
 def test_ingest_rate_stands_beside_openssl_with_the_reference_verdicts():
     from benchmarks import ingest_rate
 
