@@ -38,6 +38,7 @@ class SimSession:
 
     def iccid(self):
         """The SIM's ICCID, asked of the modem once per boot (and again after the SIM may have changed)."""
+        self.at.drain()  # a +CPIN URC waiting there says the SIM may be another (pulled, swapped, re-profiled)
         if self._iccid is None:
             self._iccid = self.modem.iccid()
         return self._iccid
@@ -59,6 +60,7 @@ class SimSession:
 
     def identity(self):
         """(ICCID, kid) of the SIM; kid = SHA-256 of its client certificate. Read once per boot."""
+        self.at.drain()  # as in iccid()
         if self._identity is None:
             import hashlib
 

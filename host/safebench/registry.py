@@ -63,8 +63,11 @@ class Registry:
         """Register (again) the device with this certificate; what was accepted from it stays accepted."""
         kid = hashlib.sha256(cert_der).hexdigest()
         self.db.add_devices({kid: {"iccid": iccid, "certificate": cert_der.hex()}})
-        if not self.devices.get(kid, {}).get("moved"):  # a window moved here and not saved yet stays
-            self.devices.update(self.db.devices(kid))  # this one device: a fleet's registry is long
+        fresh = self.db.devices(kid)[kid]  # this one device read back: a fleet's registry is long
+        had = self.devices.get(kid, {})
+        if had.get("moved"):  # a window moved here and not saved yet stays
+            fresh.update(epoch=had["epoch"], last_seq=had["last_seq"], moved=True)
+        self.devices[kid] = fresh
         return kid
 
     def revoke(self, kid: str) -> bool:

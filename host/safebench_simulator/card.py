@@ -11,8 +11,9 @@ the image. JSON shape (all byte strings are upper-case hex)::
 
     {
       "format": "safebench-card/1",
-      "iccid": "89...",                 # 19 or 20 decimal digits
+      "iccid": "89...",                 # 19 or 20 decimal digits: the enabled operator profile's
       "imsi": "00101...",               # 15 decimal digits
+      "operators": [{"iccid": ..., "imsi": ...}],  # optional: the eSIM's other operator profiles
       "aid": "A0000005590010",          # IoT SAFE applet AID
       "profile": {"name": "generic", "cla": "both", ..., "modem": {...}, "timing": {...}},
       "roles": {"signing_key": "01", "client_cert": "02", ...},
@@ -115,6 +116,19 @@ class Card:
         self.profile = profile
         self._containers = {kind: dict(containers.get(kind, {})) for kind in KINDS}
         self._roles = dict(roles) if roles is not None else _default_roles(self._containers)
+        self.operators: list[dict] = []  # the other operator profiles of an eSIM, {"iccid", "imsi"}
+
+    def switch_operator(self, iccid: str | None = None, imsi: str | None = None) -> str:
+        """Enable another operator profile (an eSIM profile switch): `iccid`'s (a new one if the card has no
+        such profile; with no `iccid`, the first other profile, or a new one). The IoT SAFE applet and its
+        containers are not part of an operator profile: they stay as they are. Returns the new ICCID."""
+        others = [p for p in self.operators if iccid is None or p["iccid"] == iccid]
+        chosen = others[0] if others else {"iccid": iccid or random_iccid(), "imsi": imsi or random_imsi()}
+        if chosen["iccid"] == self.iccid:
+            raise ValueError(f"the operator profile {self.iccid} is the enabled one")
+        self.operators = [p for p in self.operators if p is not chosen] + [{"iccid": self.iccid, "imsi": self.imsi}]
+        self.iccid, self.imsi = _digits(chosen["iccid"]), _digits(chosen["imsi"])
+        return self.iccid
 
     # -- creation and persistence -------------------------------------------------
 
@@ -168,8 +182,11 @@ class Card:
             if roles is not None:
                 roles = {name: _id(hex_id) for name, hex_id in roles.items()}
                 _check_roles(roles, containers)
-            return cls(_digits(doc["iccid"]), _digits(doc["imsi"]), bytes.fromhex(doc["aid"]), containers,
+            card = cls(_digits(doc["iccid"]), _digits(doc["imsi"]), bytes.fromhex(doc["aid"]), containers,
                        profile, roles)
+            card.operators = [{"iccid": _digits(p["iccid"]), "imsi": _digits(p["imsi"])}
+                              for p in doc.get("operators", [])]
+            return card
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ValueError(f"{path}: malformed card image ({e})") from e
 
@@ -297,6 +314,7 @@ class Card:
             "aid": self.aid.hex().upper(),
             "profile": self.profile,
             "roles": {name: object_id.hex().upper() for name, object_id in self._roles.items()},
+            **({"operators": self.operators} if self.operators else {}),
             "containers": {
                 kind: {object_id.hex().upper(): _container_to_json(c) for object_id, c in containers.items()}
                 for kind, containers in self._containers.items()

@@ -13,6 +13,9 @@ JSON lines; each gets one JSON line back: ``{"ok": true, "status": {...}}`` or `
 - ``cme`` ``code``: the next command is not run but answered ``+CME ERROR: <code>``
 - ``sim_remove``: SIM out: SIM commands answer ``+CME ERROR: 10``; open channels are lost
 - ``sim_insert``: SIM back in (its image is read again from the file): URC ``+CPIN: READY``
+- ``operator_switch`` ``iccid``: an eSIM operator profile switch to ``iccid`` (default: the card's other
+  profile, made the first time): new ICCID and IMSI, the IoT SAFE applet and its keys untouched; the card
+  resets (URCs ``+CPIN: NOT READY``, ``+CPIN: READY``)
 - ``sim_busy`` ``ms``: SIM commands answer ``+CME ERROR: 14`` for ``ms``
 - ``reboot`` ``boot_ms``: the module restarts: state reset, sockets dropped, start-up URCs again
 - ``card_reset``: the next APDU reaches the card, but its answer is lost and the UICC resets
@@ -154,6 +157,18 @@ def _sim_insert(modem, r):
         raise RequestError(f"card image unusable: {e}") from e
 
 
+def _operator_switch(modem, r):
+    iccid = r.get("iccid")
+    if iccid is not None and not (isinstance(iccid, str) and iccid.isdigit() and 19 <= len(iccid) <= 20):
+        raise RequestError("iccid must be 19 or 20 decimal digits")
+    if not modem.sim_present:
+        raise RequestError("no SIM in the modem: insert it first")
+    try:
+        modem.switch_operator(iccid)
+    except ValueError as e:
+        raise RequestError(str(e)) from e
+
+
 ACTIONS: dict[str, Callable] = {
     "drop": _drop,
     "delay": _delay,
@@ -163,6 +178,7 @@ ACTIONS: dict[str, Callable] = {
     "cme": _cme,
     "sim_remove": lambda modem, r: modem.remove_sim(),
     "sim_insert": _sim_insert,
+    "operator_switch": _operator_switch,
     "sim_busy": lambda modem, r: modem.sim_busy(_int(r, "ms", 0, MAX_MS)),
     "reboot": lambda modem, r: modem.reboot(_int(r, "boot_ms", 0, MAX_MS, 0)),
     "card_reset": lambda modem, r: modem.arm_card_reset(),
@@ -338,6 +354,9 @@ class FaultControl:
 
     def sim_insert(self) -> dict:
         return self.request("sim_insert")
+
+    def operator_switch(self, iccid: str | None = None) -> dict:
+        return self.request("operator_switch", **({"iccid": iccid} if iccid else {}))
 
     def sim_busy(self, ms: int) -> dict:
         return self.request("sim_busy", ms=ms)

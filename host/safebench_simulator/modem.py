@@ -248,6 +248,18 @@ class Modem:
         self._urc("+CPIN: READY")
         self._registration_changed()
 
+    def switch_operator(self, iccid: str | None = None) -> str:
+        """An eSIM operator profile switch (the card's other profile enabled: ICCID and IMSI change, the IoT
+        SAFE applet does not). The card then resets, as after a REFRESH: channels are lost, the modem reads
+        the new identity, the network registers again."""
+        new = self.card.switch_operator(iccid)
+        self._save_card()
+        self._reset_card()
+        self._urc("+CPIN: NOT READY")
+        self._urc("+CPIN: READY")
+        self._registration_changed()
+        return new
+
     def sim_busy(self, ms: int) -> None:
         self._busy_until = self._now() + ms / 1000
 
@@ -278,7 +290,7 @@ class Modem:
     def status(self) -> dict:
         return {
             "dialect": self.dialect.name, "echo": self.echo, "cmee": self.cmee, "cfun": self.cfun,
-            "sim": "present" if self.sim_present else "removed",
+            "sim": "present" if self.sim_present else "removed", "iccid": self.card.iccid,
             "sim_busy_ms": max(0, round((self._busy_until - self._now()) * 1000)),
             "registered": self.registered(), "registration": self.registration(), "refused": list(self.refused),
             "pdp": self.pdp.status(), "sessions": {str(k): v for k, v in self.sessions.items()},
