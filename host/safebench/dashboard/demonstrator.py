@@ -7,7 +7,9 @@ worker checks and stores them; the page shows them. The page's buttons change th
 - replay: the forwarder publishes a reading again, as it was: the ingest stores it as a replay;
 - pull the SIM / drop the network on a board, through its simulated modem's fault control: readings cannot
   be signed (SIM out), or are signed and queue in the board's flash (network down) and arrive, in order,
-  when it is back.
+  when it is back;
+- revoke a board's identity (`safebench revoke`'s path): the ingest rejects what it still gets from it
+  (verdict revoked), and the broker, restarted with the new CRL, refuses the board's TLS connection.
 
 Each board's link (TLS version and suite, readings queued, last error) is recorded in the database for the
 page, from what the board answers.
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from .. import deploy, tls
+from .. import deploy, revocation, tls
 from ..broker import Broker
 from ..device import Device
 from ..errors import ActionError, RpcError, SafebenchError
@@ -28,7 +30,7 @@ from ..provision import register_device
 from ..registry import Registry
 from ..rpc_codes import E_NOT_CONNECTED
 from ..simulated_bench import SimulatedBench
-from .server import Dashboard
+from .server import Dashboard, device_links
 
 FORWARDER = "8999000000000000000"  # the forwarder's commonName (its topic), ICCID-like as the devices'
 CALL_TIMEOUT = 120.0
@@ -79,7 +81,8 @@ class Demonstrator:
             self._boards[iccid] = board
             self.registry.db.save_link(iccid, sim="in", network="up", queued=0)
         files = tls.make_server_files(self.dir / "broker", ca, ca.cert.public_bytes(Encoding.PEM))
-        self.broker = Broker(files).__enter__()
+        crl = revocation.publish(self.dir, self.registry)["crl"]
+        self.broker = Broker(files, crl=crl).__enter__()
         cert, key = service_identity(ca, self.dir / "ingest", "ingest")
         self.ingest = Ingest(self.broker.address, self.dir / "ca" / CA_CERT, cert, key,
                              Registry(self.registry.db.another()), ca.cert, client_id="ingest-demonstrator").start()
@@ -144,7 +147,8 @@ class Demonstrator:
     # ---- the page's actions ---------------------------------------------------------------------------------------
 
     def offered(self):
-        return {"tamper": True, "replay": True, "faults": {iccid: sorted(_FAULTS) for iccid in self._boards}}
+        return {"tamper": True, "replay": True, "revoke": True,
+                "faults": {iccid: sorted(_FAULTS) for iccid in self._boards}}
 
     def take(self, request):
         action = request.get("action")
@@ -173,8 +177,15 @@ class Demonstrator:
             except (FaultControlError, OSError) as e:
                 raise ActionError(f"the simulated modem of {board['name']} did not do it: {e}") from None
             self.registry.db.save_link(request["device"], **link)
-            return {"said": f"{action.replace('_', ' ')} on {board['name']}", "links": self.registry.db.links()}
-        raise ActionError(f"no action {action!r}: tamper, replay, {', '.join(sorted(_FAULTS))}")
+            return {"said": f"{action.replace('_', ' ')} on {board['name']}", "links": device_links(self.registry.db)}
+        if action == "revoke":
+            if request.get("device") not in self._boards:
+                raise ActionError("no such board")
+            done = revocation.revoke(self.dir, self.registry, request["device"])
+            self.broker.load_crl()  # the board's connection ends; its reconnect meets the CRL
+            return {"said": f"revoked {request['device']}: CRL {done['number']} published, the broker refuses it",
+                    "links": device_links(self.registry.db)}
+        raise ActionError(f"no action {action!r}: tamper, replay, revoke, {', '.join(sorted(_FAULTS))}")
 
 
 def _forwarder(ca, folder, broker, broker_ca):

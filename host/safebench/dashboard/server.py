@@ -72,19 +72,20 @@ class Dashboard(ThreadedServer):
 
     def state(self):
         with self._lock:
-            rows, links = self._db.readings(last=LAST), self._db.links()
+            rows, links = self._db.readings(last=LAST), device_links(self._db)
         return {"readings": [summary(r) for r in rows], "links": links,
                 "actions": self.actions.offered() if self.actions else {}}
 
     def evidence(self, reading_id):
         with self._lock:
             rows = self._db.readings("id = ?", (reading_id,))
-            cert = self._db.devices().get(rows[0]["kid"] or "", {}).get("certificate") if rows else None
+            kid = rows[0]["kid"] if rows else None
+            cert = self._db.devices(kid).get(kid, {}).get("certificate") if kid else None
         return evidence(rows[0], bytes.fromhex(cert) if cert else None) if rows else None
 
     def certificate(self, kid):
         with self._lock:
-            cert = self._db.devices().get(kid, {}).get("certificate")
+            cert = self._db.devices(kid).get(kid, {}).get("certificate")
         return certificate_info(bytes.fromhex(cert)) if cert else None
 
     def feed(self, after, send):
@@ -100,7 +101,7 @@ class Dashboard(ThreadedServer):
                 for row in db.readings("id > ?", (after,)):
                     send("reading", summary(row), row["id"])
                     after = row["id"]
-                now = db.links()
+                now = device_links(db)
                 if _without_times(now) != _without_times(links):  # a board heard again, saying the same: not news
                     send("links", now)
                     links = now
@@ -110,6 +111,15 @@ class Dashboard(ThreadedServer):
                 self._stopping.wait(POLL_S)
         finally:
             db.close()
+
+
+def device_links(db):
+    """The boards' links (db.links()), each with `revoked_at` of the identity it signs with (None: not revoked)."""
+    links = db.links()
+    for link in links.values():
+        kid = link.get("kid")
+        link["revoked_at"] = db.devices(kid).get(kid, {}).get("revoked_at") if kid else None
+    return links
 
 
 def _without_times(links):

@@ -235,10 +235,13 @@ function drawDevices() {
   if (!names.length) return;
   box.replaceChildren(...names.map((iccid) => {
     const l = links[iccid], faults = offered.faults?.[iccid];
+    const revoked = l.revoked_at != null;
     const card = el("article", { className: "device", id: `device-${iccid}`,
-      dataset: { sim: l.sim || "in", network: l.network || "up" } },
+      dataset: { sim: l.sim || "in", network: l.network || "up", identity: revoked ? "revoked" : "valid" } },
       el("h3", {}, `ICCID ${iccid}`),
-      el("dl", {}, el("dt", {}, "SIM"), el("dd", { className: "sim" }, l.sim || "—"),
+      el("dl", {}, el("dt", {}, "Identity"), el("dd", { className: "identity" },
+        revoked ? `✗ revoked ${new Date(l.revoked_at * 1000).toISOString().slice(11, 19)}` : "valid"),
+        el("dt", {}, "SIM"), el("dd", { className: "sim" }, l.sim || "—"),
         el("dt", {}, "Network"), el("dd", { className: "network" }, l.network || "—"),
         el("dt", {}, "TLS"), el("dd", {}, l.tls || "—"),
         el("dt", {}, "Queued on the board"), el("dd", { className: "queued" }, String(l.queued ?? "—")),
@@ -251,6 +254,10 @@ function drawDevices() {
       el("button", { type: "button", className: "network-toggle",
         onclick: () => act({ action: netDown ? "network_up" : "network_down", device: iccid }) },
       netDown ? "Bring the network back" : "Drop the network"));
+      if (!revoked && offered.revoke) {
+        card.append(" ", el("button", { type: "button", className: "revoke",
+          onclick: () => act({ action: "revoke", device: iccid }) }, "Revoke its identity"));
+      }
     }
     return card;
   }));

@@ -162,5 +162,30 @@ def test_the_page_reconnects_to_a_restarted_server(page, demo):
     assert len(ids) == len(set(ids))  # resumed after the last one seen: none twice
 
 
+def test_a_revoked_board_is_shown_and_refused(page, demo):
+    """Last: the revoked board stays revoked for the rest of the module."""
+    import time
+
+    expect = playwright.expect
+    cards = page.locator(".device")
+    expect(cards.nth(1)).to_be_visible(timeout=WAIT_MS)
+    card, other = cards.nth(1), cards.nth(0)
+    iccid, other_iccid = (c.get_attribute("id").removeprefix("device-") for c in (card, other))
+    expect(card.locator(".identity")).to_have_text("valid")
+    card.get_by_role("button", name="Revoke its identity").click()
+    expect(card.locator(".identity")).to_have_text(re.compile("^✗ revoked"), timeout=WAIT_MS)
+    expect(card).to_have_attribute("data-identity", "revoked")
+    expect(card.get_by_role("button", name="Revoke its identity")).to_have_count(0)
+    expect(card.locator(".last-error")).to_contain_text("certificate", timeout=WAIT_MS)  # the broker's refusal
+    _shot(page, "7-revoked")
+    revoked_at = demo.registry.devices[demo.registry.db.links()[iccid]["kid"]]["revoked_at"]
+    verified, theirs = len(_seqs(demo, iccid)), len(_seqs(demo, other_iccid))
+    time.sleep(3)
+    assert len(_seqs(demo, iccid)) == verified  # nothing of it verified any more
+    assert len(_seqs(demo, other_iccid)) > theirs  # the other board goes on
+    late = demo.registry.db.readings("iccid = ? AND stored_at > ?", (iccid, revoked_at + 1.5))
+    assert all(r["verdict"] == "revoked" for r in late), [r["verdict"] for r in late]
+
+
 def _seqs(demo, iccid):
     return [r["seq"] for r in demo.registry.db.readings("iccid = ? AND verdict = 'verified'", (iccid,))]
