@@ -42,7 +42,7 @@ test: lint peers rp2040js
 EMU_IMAGES ?= 1.28.0 1.22.0
 HIL_CORE = hil_tests/test_board.py hil_tests/test_sign.py hil_tests/test_sim_operations.py hil_tests/test_readings.py \
   hil_tests/test_protocol_errors.py hil_tests/test_card_profiles.py hil_tests/test_tls.py::test_openssl_s_server \
-  hil_tests/test_mqtt.py::test_readings_reach_the_broker_and_verify
+  hil_tests/test_mqtt.py::test_readings_reach_the_broker_and_verify hil_tests/test_sim_binding.py::test_every_reading_names_its_board
 hil-emulated: venv peers rp2040js
 	@if $(BIN)/python -c 'import sys; from safebench_simulator.rp2040 import images; sys.exit(not all(images.release_image(r) for r in "$(EMU_IMAGES)".split()))'; then \
 	  mkdir -p .bench; pids=""; tests=hil_tests; \

@@ -54,9 +54,17 @@ def info():
     import board
 
     gc.collect()
-    return {"firmware": VERSION, "board": board.NAME, "platform": sys.platform,
+    return {"firmware": VERSION, "board": board.NAME, "board_id": board_id(), "platform": sys.platform,
             "micropython": ".".join(str(v) for v in sys.implementation.version[:3]),
             "mpy": getattr(sys.implementation, "_mpy", 0) & 0xFF, "mem_free": gc.mem_free()}
+
+
+def board_id():
+    """The MCU's unique ID in hex (machine.unique_id(): the RP2040's flash ID, the ESP32's MAC): the board a
+    SIM is bound to, and the one every reading names."""
+    import machine
+
+    return jsonrpc.hex_text(machine.unique_id())
 
 
 def main():

@@ -30,8 +30,12 @@ def take(dropped=0):
     epoch, seq = _counter.next(lambda: _seconds(s.modem.network_time()))
     t = _seconds(s.modem.network_time())
     key = s.roles["signing_key"]
-    cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, epoch, seq, board.read_sensor(), t, dropped))
-    return {"epoch": epoch, "seq": seq, "kid": hex_text(kid), "cose": hex_text(cose)}, cose
+    from service import board_id
+
+    here = board_id()
+    cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, epoch, seq, board.read_sensor(), t, dropped, here))
+    return {"epoch": epoch, "seq": seq, "kid": hex_text(kid), "board": here, "cose": hex_text(cose)}, cose
+
 
 
 def _seconds(utc):

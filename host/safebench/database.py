@@ -16,13 +16,14 @@ from pathlib import Path
 
 from .errors import DatabaseError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: devices.board_id
 DEFAULT_NAME = "safebench.db"  # in the state folder
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)""",
     # the registry: a device by the kid of its certificate (SHA-256 of the DER); epoch and last_seq are the
-    # last reading `read` accepted from it (its replay window, which no wipe of a board resets)
+    # last reading `read` accepted from it (its replay window, which no wipe of a board resets); board_id the
+    # board its SIM is bound to (the MCU's unique ID, hex), NULL for an identity bound to none
     """CREATE TABLE IF NOT EXISTS devices (
         kid TEXT PRIMARY KEY,
         iccid TEXT NOT NULL,
@@ -30,7 +31,8 @@ _TABLES = (
         epoch BIGINT NOT NULL DEFAULT 0,
         last_seq BIGINT NOT NULL DEFAULT 0,
         registered_at DOUBLE PRECISION NOT NULL,
-        revoked_at DOUBLE PRECISION)""",
+        revoked_at DOUBLE PRECISION,
+        board_id TEXT)""",
     # every reading received, the rejected ones too; times are UTC seconds
     """CREATE TABLE IF NOT EXISTS readings (
         id {serial},
@@ -144,18 +146,22 @@ class Database:
             elif found[0] > SCHEMA_VERSION:
                 raise DatabaseError(f"the database {self.url} has schema {found[0]}, newer than this safebench's "
                                     f"{SCHEMA_VERSION}: update safebench")
+            elif found[0] < 2:  # an earlier safebench's: its devices are bound to no board yet
+                self._exec(cur, "ALTER TABLE devices ADD COLUMN board_id TEXT")
+                self._exec(cur, "UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
         self._run(create)
 
     # ---- the registry ----------------------------------------------------------------------------------
 
     def devices(self, kid=None) -> dict:
-        """kid -> {iccid, certificate (hex DER), epoch, last_seq, revoked_at} of every registered device (of the
-        one `kid` only, if given)."""
-        sql = "SELECT kid, iccid, certificate, epoch, last_seq, revoked_at FROM devices"
+        """kid -> {iccid, certificate (hex DER), epoch, last_seq, revoked_at, board_id} of every registered device
+        (of the one `kid` only, if given)."""
+        sql = "SELECT kid, iccid, certificate, epoch, last_seq, revoked_at, board_id FROM devices"
         rows = self._run(lambda cur: self._exec(cur, *((sql,) if kid is None else (f"{sql} WHERE kid = ?", (kid,))))
                          .fetchall())
         return {kid: {"iccid": iccid, "certificate": bytes(cert).hex(), "epoch": epoch, "last_seq": last_seq,
-                      "revoked_at": revoked} for kid, iccid, cert, epoch, last_seq, revoked in rows}
+                      "revoked_at": revoked, "board_id": board} for kid, iccid, cert, epoch, last_seq, revoked, board
+                in rows}
 
     def add_devices(self, devices: dict):
         """Register (again) each kid -> {iccid, certificate (hex), epoch?, last_seq?}: a device registered
@@ -178,6 +184,10 @@ class Database:
         """kid -> (epoch, last_seq): the last reading `read` accepted from each device."""
         self._run(lambda cur: [self._exec(cur, "UPDATE devices SET epoch = ?, last_seq = ? WHERE kid = ?",
                                           (epoch, seq, kid)) for kid, (epoch, seq) in windows.items()])
+
+    def bind(self, kid: str, board_id: str | None):
+        """Record the board (its unique ID, hex) the device's SIM belongs to; None: bound to none."""
+        self._run(lambda cur: self._exec(cur, "UPDATE devices SET board_id = ? WHERE kid = ?", (board_id, kid)))
 
     def revoke(self, kid: str) -> bool:
         """Mark the device revoked (from now on its readings are rejected); False if no such device."""

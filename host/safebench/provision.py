@@ -61,14 +61,27 @@ def describe(card, path):
             "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string()}
 
 
-def register_device(device, ca_cert, registry):
-    """Read a SIM's client certificate through its board, check it against the CA, record the device."""
+def register_device(device, ca_cert, registry, rebind=False):
+    """Read a SIM's client certificate through its board, check it against the CA, record the device and bind
+    it to this board (the board's unique ID, as its readings name it). A SIM bound to another board is a
+    moved SIM: refused, unless `rebind` (`safebench bind`: the operator moved it)."""
+    import hashlib
     from binascii import unhexlify
 
     iccid = device.call("sim.info", objects=False)["iccid"]
     cert_der = unhexlify(device.call("sim.read_file")["data"])  # the board knows its SIM's certificate file
     cert = verify.certificate_chain(cert_der, ca_cert)
-    kid = registry.add(cert_der, iccid)
+    board = device.call("info").get("board_id")  # None from firmware that names no board
+    kid = hashlib.sha256(cert_der).hexdigest()
+    bound = registry.db.devices(kid).get(kid, {}).get("board_id")  # as it is now
+    if bound and board != bound and not rebind:
+        raise ProvisionError(f"the SIM {iccid} (kid {kid[:16]}...) belongs to board {bound}, and this is board "
+                             f"{board or 'that names none'}: a moved SIM. If you moved it, `safebench bind` binds it "
+                             "to this board")
+    registry.add(cert_der, iccid)
+    if board:
+        registry.bind(kid, board)
     registry.save()
-    return {"iccid": iccid, "kid": kid, "subject": cert.subject.rfc4514_string(),
+    return {"iccid": iccid, "kid": kid, "subject": cert.subject.rfc4514_string(), "board_id": board,
+            "bound_before": bound if bound != board else None,
             "fingerprint": cert.fingerprint(cert.signature_hash_algorithm).hex()}

@@ -33,14 +33,16 @@ from .errors import ReadingError, UnreadableFileError, VerificationError
 
 COSE_SIGN1_TAG = 18
 HDR_ALG, HDR_KID, ES256 = 1, 4, -7
-SENML_BN, SENML_BT, SENML_N, SENML_U, SENML_V = -2, -3, 0, 1, 2
+SENML_BN, SENML_BT, SENML_N, SENML_U, SENML_V, SENML_VS = -2, -3, 0, 1, 2, 3
 COUNT_NAMES = ("epoch", "seq", "dropped")  # the SenML records that number a reading (and the readings its
 # board's outbox let go before it) rather than measure
+BOARD_NAME = "board"  # the SenML record naming the board the reading was taken on (its unique ID, hex)
 FUTURE_SKEW = datetime.timedelta(minutes=5)
 LINE_MAX = 64 * 1024  # a reading's line is a few hundred bytes
 # A verdict's code: what the ingest stores and the dashboard shows, beside the reason in words.
-VERIFIED, MALFORMED, BAD_SIGNATURE, UNKNOWN_KEY, UNTRUSTED, REVOKED, REPLAYED, STALE = (
-    "verified", "malformed", "bad-signature", "unknown-key", "untrusted", "revoked", "replayed", "stale")
+VERIFIED, MALFORMED, BAD_SIGNATURE, UNKNOWN_KEY, UNTRUSTED, REVOKED, REPLAYED, STALE, MOVED_SIM = (
+    "verified", "malformed", "bad-signature", "unknown-key", "untrusted", "revoked", "replayed", "stale",
+    "moved-sim")
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Verdict:
     time: datetime.datetime | None = None
     values: list = field(default_factory=list)
     dropped: int = 0  # readings the board's outbox let go (full) since the last reading that said so
+    board: str = ""  # the unique ID (hex) of the board that took it, as the reading says
 
     def replayed(self, reason):
         """This verdict, rejected as a replay."""
@@ -63,7 +66,7 @@ class Verdict:
     def as_dict(self):
         return {"verified": self.ok, "verdict": self.code, "reason": self.reason, "kid": self.kid, "iccid": self.iccid,
                 "epoch": self.epoch, "seq": self.seq, "time": self.time.isoformat() if self.time else None,
-                "values": self.values, "dropped": self.dropped}
+                "values": self.values, "dropped": self.dropped, "board": self.board}
 
 
 def _parts(cose: bytes):
@@ -147,7 +150,7 @@ def _plain(x):
 
 
 def _senml(payload):
-    """(base name, epoch, seq, time, values) of the SenML pack."""
+    """(base name, epoch, seq, time, values, dropped, board) of the SenML pack."""
     try:
         pack = cbor2.loads(payload)
     except Exception:
@@ -161,6 +164,10 @@ def _senml(payload):
         raise ReadingError("payload has no epoch: made by firmware from before epochs; deploy the firmware again")
     if not _is_count(count.get("dropped", 0)):
         raise ReadingError("payload's count of dropped readings is not a count")
+    boards = [r.get(SENML_VS) for r in pack if r.get(SENML_N) == BOARD_NAME]
+    if len(boards) > 1 or not all(isinstance(b, str) and b and all(c in "0123456789ABCDEF" for c in b)
+                                  for b in boards):
+        raise ReadingError("payload's board ID is not one upper-case hex string")
     base = pack[0]
     bt, when = base.get(SENML_BT), None
     if bt is not None:
@@ -169,8 +176,9 @@ def _senml(payload):
         except (TypeError, ValueError, OverflowError, OSError):
             raise ReadingError(f"base time {_plain(bt)!r} is not a time") from None
     values = [{"name": _plain(r.get(SENML_N)), "unit": _plain(r.get(SENML_U)), "value": _plain(r.get(SENML_V))}
-              for r in pack if r.get(SENML_N) not in COUNT_NAMES]
-    return _plain(base.get(SENML_BN, "")), count["epoch"], count["seq"], when, values, count.get("dropped", 0)
+              for r in pack if r.get(SENML_N) not in COUNT_NAMES and r.get(SENML_N) != BOARD_NAME]
+    return (_plain(base.get(SENML_BN, "")), count["epoch"], count["seq"], when, values, count.get("dropped", 0),
+            boards[0] if boards else "")
 
 
 def _not_newer(v, last):
@@ -245,12 +253,18 @@ def _verdict(cose, registry, ca, accepted, now, chained, signed) -> Verdict:
     try:
         cert = chained(bytes.fromhex(device["certificate"]), ca)
         signed(cose, protected, payload, signature, cert)
-        _, v.epoch, v.seq, v.time, v.values, v.dropped = _senml(payload)
+        _, v.epoch, v.seq, v.time, v.values, v.dropped, v.board = _senml(payload)
     except VerificationError as e:
         v.code, v.reason = UNTRUSTED, f"{e}: give --ca the CA that issued the SIM's certificate"
         return v
     except ReadingError as e:
         v.code, v.reason = e.verdict, str(e)
+        return v
+    bound = device.get("board_id")
+    if bound and v.board != bound:
+        v.code, v.reason = MOVED_SIM, (f"moved SIM: the SIM of this identity belongs to board {bound}, and this "
+                                       f"reading was taken on {'board ' + v.board if v.board else 'a board it does not name'}"
+                                       ": `safebench bind` there if the move was yours")
         return v
     last = accepted.get(v.kid, (0, 0)) if accepted is not None else (0, 0)
     if (v.epoch, v.seq) <= last:

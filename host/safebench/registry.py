@@ -70,6 +70,13 @@ class Registry:
         self.devices[kid] = fresh
         return kid
 
+    def bind(self, kid: str, board_id: str | None):
+        """Record which board (its unique ID, hex) the device's SIM belongs to: its readings from any other
+        are rejected (verdict moved-sim)."""
+        self.db.bind(kid, board_id)
+        if kid in self.devices:
+            self.devices[kid]["board_id"] = board_id
+
     def revoke(self, kid: str) -> bool:
         done = self.db.revoke(kid)
         self.refresh(force=True)

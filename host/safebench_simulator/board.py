@@ -35,6 +35,18 @@ PR_SET_PDEATHSIG = 1
 INTERRUPT_WAIT = 0.5  # s; longest wait for the VM to act on a Ctrl-C
 
 
+def silicon_id(flash) -> bytes:
+    """The board's unique ID (machine.unique_id(), 8 bytes as an RP2040's flash has): made at random the first
+    time and kept beside its flash folder (not in it: the firmware cannot change it), as silicon keeps its own."""
+    path = Path(f"{Path(flash)}.id")
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        made = os.urandom(8)
+        path.write_text(made.hex() + "\n")
+        return made
+
+
 def heapsize_arg(heap):
     """`64K` (KB of a 32-bit board) -> `64wK`, the unix port's 32-bit-equivalent heap size."""
     m = re.fullmatch(r"(\d+)([KM])", heap.strip().upper())
@@ -69,7 +81,7 @@ class Vm:
 
     def __init__(self, flash, heap, uarts, boot, modem_dialect="generic"):
         env = dict(os.environ, SAFEBENCH_FLASH=str(flash), SAFEBENCH_BOOT=boot, MICROPYPATH=str(UNIXBOARD),
-                   SAFEBENCH_MODEM=modem_dialect)
+                   SAFEBENCH_MODEM=modem_dialect, SAFEBENCH_BOARD_ID=silicon_id(flash).hex())
         for n, port in uarts.items():
             env[f"SAFEBENCH_UART{n}"] = port
         argv = [micropython_command(), "-X", f"heapsize={heapsize_arg(heap)}", "-i",

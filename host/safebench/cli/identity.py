@@ -68,8 +68,20 @@ def _provision(args):
         return {"port": port, **register_device(dev, ca_cert, registry)}
 
 
+def _bind(args):
+    from ..provision import register_device
+
+    port, _ = target(args)
+    ca_cert, registry = ca(args), _registry(args)
+    with Device(port) as dev, checked_against(ca_path(args)):
+        dev.connect()
+        return {"port": port, **register_device(dev, ca_cert, registry, rebind=True)}
+
+
 def _say_registered(res):
-    return [f"registered SIM {res['iccid']}: {res['subject']}, kid {res['kid'][:16]}..."]
+    board = f", bound to board {res['board_id']}" if res.get("board_id") else ""
+    moved = f" (it was bound to board {res['bound_before']})" if res.get("bound_before") else ""
+    return [f"registered SIM {res['iccid']}: {res['subject']}, kid {res['kid'][:16]}...{board}{moved}"]
 
 
 # ---- read | verify -------------------------------------------------------------------------------
@@ -241,6 +253,8 @@ COMMANDS = (
     Command(("sign",), "have the SIM sign a message; verify it", _sign, _sign_arguments, _say_signed, target=True),
     Command(("provision",), "check the SIM's certificate against the CA and register the device", _provision,
             _provision_arguments, _say_registered, target=True),
+    Command(("bind",), "bind the SIM's identity to this board (after you moved the SIM); its readings from any "
+                       "other board are rejected", _bind, _provision_arguments, _say_registered, target=True),
     Command(("read",), "take signed readings and check them; exit 1 if any fails", _read, _read_arguments,
             say_summary, target=True, streams=True),
     Command(("verify",), "check saved readings; exit 1 if any fails", _verify, _verify_arguments, say_summary,

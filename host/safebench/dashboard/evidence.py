@@ -6,13 +6,14 @@ import datetime
 import cbor2
 from cryptography import x509
 
-from ..readings import BAD_SIGNATURE, MALFORMED, REPLAYED, REVOKED, STALE, UNKNOWN_KEY, UNTRUSTED
+from ..readings import BAD_SIGNATURE, MALFORMED, MOVED_SIM, REPLAYED, REVOKED, STALE, UNKNOWN_KEY, UNTRUSTED
 
 # The ingest's checks in the order it makes them (readings._verdict, then the database's "stored once").
 CHECKS = ("COSE_Sign1, ES256, with a kid", "kid of a registered device", "device not revoked",
           "certificate chains to the devices' CA", "ES256 signature (cryptography)", "SenML payload numbered by "
-          "epoch and seq", "newer than the device's last stored reading", "time within bounds")
-_FAILS_AT = {UNKNOWN_KEY: 1, REVOKED: 2, UNTRUSTED: 3, BAD_SIGNATURE: 4, REPLAYED: 6, STALE: 7}
+          "epoch and seq", "taken on the board its SIM is bound to", "newer than the device's last stored reading",
+          "time within bounds")
+_FAILS_AT = {UNKNOWN_KEY: 1, REVOKED: 2, UNTRUSTED: 3, BAD_SIGNATURE: 4, MOVED_SIM: 6, REPLAYED: 7, STALE: 8}
 
 
 def summary(row) -> dict:

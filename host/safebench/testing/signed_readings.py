@@ -45,12 +45,14 @@ class ReadingDevice:
 
         return TOPIC.format(device=self.ICCID)
 
-    def reading(self, epoch, seq, value=21.5, protected=ES256, unprotected=None, time=None, dropped=0):
-        """The COSE_Sign1 bytes of one reading; `protected` and `unprotected` as given, for malformed ones."""
+    def reading(self, epoch, seq, value=21.5, protected=ES256, unprotected=None, time=None, dropped=0, board=None):
+        """The COSE_Sign1 bytes of one reading; `protected` and `unprotected` as given, for malformed ones;
+        `board`: the unique ID (hex) of the board it says it was taken on."""
         base = {-2: f"urn:dev:iccid:{self.ICCID}:", 0: "temperature", 1: "Cel", 2: value}
         if time is not None:
             base[-3] = time
-        pack = [base, {0: "epoch", 2: epoch}, {0: "seq", 2: seq}] + ([{0: "dropped", 2: dropped}] if dropped else [])
+        pack = [base, {0: "epoch", 2: epoch}, {0: "seq", 2: seq}] + ([{0: "board", 3: board}] if board else []) \
+            + ([{0: "dropped", 2: dropped}] if dropped else [])
         payload = cbor2.dumps(pack)
         r, s = decode_dss_signature(self.key.sign(cbor2.dumps(["Signature1", protected, b"", payload]),
                                                   ec.ECDSA(hashes.SHA256())))

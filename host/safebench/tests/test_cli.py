@@ -162,6 +162,25 @@ def test_read_streams_verdicts_and_fails_when_they_do(run_cli, start_cli, simula
     assert summary["failed"] == 0 and summary["readings"] >= 2
 
 
+def test_provision_binds_the_sim_to_its_board_and_only_bind_moves_it(run_cli, simulated_board, tmp_path):
+    from safebench.registry import Registry
+
+    state = tmp_path / "state"
+    (state / "ca").mkdir(parents=True)
+    (state / "ca" / "ca.pem").write_bytes(simulated_board["ca"].read_bytes())
+    first = run_cli("provision", "--json", *_on(simulated_board))
+    assert first.returncode == 0, first.stderr
+    registered = json.loads(first.stdout)
+    with Registry.of_state(state) as registry:
+        assert registry.devices[registered["kid"]]["board_id"] == registered["board_id"]
+        registry.bind(registered["kid"], "0123456789ABCDEF")  # as if the SIM had been bound on another board
+    _one_line(run_cli("provision", *_on(simulated_board)), 1, "belongs to board 0123456789ABCDEF", "a moved SIM",
+              "safebench bind")
+    bound = run_cli("bind", *_on(simulated_board))
+    assert bound.returncode == 0 and f"bound to board {registered['board_id']}" in bound.stdout, bound.stderr
+    assert "it was bound to board 0123456789ABCDEF" in bound.stdout
+
+
 # ---- bad input, errors in --json, --version, -v and progress, one command per board ----------------
 
 def _one_line(res, status, *words):

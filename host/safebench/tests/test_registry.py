@@ -41,3 +41,39 @@ def test_an_unknown_database_url_is_one_line(tmp_path):
         open_database("mysql://x@localhost/db")
     with pytest.raises(DatabaseError, match=r"cannot connect to the database postgresql://u:\*\*\*@127.0.0.1:1/x"):
         open_database("postgresql://u:secret@127.0.0.1:1/x")
+
+
+def test_a_database_of_schema_1_gains_the_board_binding(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:  # what safebench wrote before boards were bound
+        old.executescript("""
+            CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);
+            CREATE TABLE devices (kid TEXT PRIMARY KEY, iccid TEXT NOT NULL, certificate BLOB NOT NULL,
+                epoch BIGINT NOT NULL DEFAULT 0, last_seq BIGINT NOT NULL DEFAULT 0,
+                registered_at DOUBLE PRECISION NOT NULL, revoked_at DOUBLE PRECISION);
+            INSERT INTO devices VALUES ('ab', '8944000000000000003', x'3082', 4, 5, 0, NULL);""")
+    with Registry(open_database(path)) as reg:
+        assert reg.devices["ab"]["board_id"] is None and reg.accepted() == {"ab": (4, 5)}
+        reg.bind("ab", "E6605838832B2C2E")
+    with Registry(open_database(path)) as reg:
+        assert reg.devices["ab"]["board_id"] == "E6605838832B2C2E"
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+
+
+def test_a_bound_identity_verifies_only_from_its_board(reading_device):
+    from safebench.readings import MALFORMED, MOVED_SIM, VERIFIED, check
+
+    registry, ca, epoch = reading_device.registry, reading_device.ca.cert, 1_780_000_000
+
+    def verdict(seq, board):
+        return check(reading_device.reading(epoch, seq, board=board), registry, ca, {})
+
+    assert verdict(1, "0A0B").code == verdict(2, None).code == VERIFIED  # bound to no board: from any
+    registry.bind(reading_device.kid.hex(), "E6605838832B2C2E")
+    assert verdict(3, "E6605838832B2C2E").code == VERIFIED
+    moved, unnamed = verdict(4, "0A0B"), verdict(5, None)
+    assert moved.code == unnamed.code == MOVED_SIM and "0A0B" in moved.reason and "does not name" in unnamed.reason
+    assert verdict(6, "e660").code == MALFORMED  # the board's ID is upper-case hex, as the firmware writes it

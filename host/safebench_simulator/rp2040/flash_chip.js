@@ -23,12 +23,13 @@ const OUTOVER_HIGH = 3;
 const FLASH_SIZE = 2 * 1024 * 1024;
 const PAGE = 256;
 const JEDEC_ID = [0xef, 0x40, 0x15];
-const UNIQUE_ID = [0xe6, 0x60, 0x58, 0x38, 0x83, 0x2b, 0x2c, 0x2e];
+const UNIQUE_ID = [0xe6, 0x60, 0x58, 0x38, 0x83, 0x2b, 0x2c, 0x2e]; // a chip not given its own (harness.js does)
 const ERASE_SIZES = { 0x20: 4096, 0x52: 32768, 0xd8: 65536 };
 
 class FlashChip {
-  constructor(mcu, onChange) {
+  constructor(mcu, onChange, uniqueId = UNIQUE_ID) {
     this.flash = mcu.flash;
+    this.uniqueId = uniqueId; // command 4Bh: what pico_get_unique_board_id, machine.unique_id(), reads
     this.onChange = onChange;
     this.rx = [];
     this.command = [];
@@ -128,7 +129,7 @@ class FlashChip {
       case 0x9f:
         return index >= 1 && index <= 3 ? JEDEC_ID[index - 1] : 0xff;
       case 0x4b:
-        return index >= 5 && index < 13 ? UNIQUE_ID[index - 5] : 0xff;
+        return index >= 5 && index < 13 ? this.uniqueId[index - 5] : 0xff;
       case 0x03:
         return index >= 4 ? this.flash[(this.address() + index - 4) % FLASH_SIZE] : 0xff;
       case 0x0b:

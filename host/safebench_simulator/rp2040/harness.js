@@ -47,6 +47,21 @@ function loadFlash(mcu, args) {
   saveFlash(mcu.flash, args.flash);
 }
 
+// The flash chip's unique ID (8 bytes), the board's silicon identity: made at random the first time and kept
+// beside the flash image (FLASH.img.id, hex), as the unix-port boards keep theirs (board.py silicon_id).
+function uniqueIdOf(flashPath) {
+  const file = `${flashPath}.id`;
+  try {
+    const id = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'hex');
+    if (id.length === 8) return [...id];
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+  }
+  const made = require('crypto').randomBytes(8);
+  fs.writeFileSync(file, `${made.toString('hex')}\n`);
+  return [...made];
+}
+
 function saveFlash(flash, file) {
   const temporary = `${file}.tmp`;
   fs.writeFileSync(temporary, flash.subarray(0, FLASH_SIZE));
@@ -206,6 +221,7 @@ function main() {
   let runner = null;
   let saveTimer = null;
   let powerOn = null;
+  const uniqueId = uniqueIdOf(args.flash);
   const drive = new BootselDrive(BootselDrive.beside(args.flash), driveInfo(romImage), (blocks, image) => {
     const flash = mcu.flash;
     writeBlocks(flash, blocks);
@@ -233,7 +249,7 @@ function main() {
     else loadFlash(mcu, args);
     new FlashChip(mcu, () => {
       if (!saveTimer) saveTimer = setTimeout(flushFlash, 100);
-    });
+    }, uniqueId);
     for (const line of lines) line.attach(mcu);
     runner = new Runner(simulator);
     bridge.attach(mcu.usbCtrl, () => runner.wake(), () => process.stderr.write('ready\n'));

@@ -6,7 +6,8 @@
 
 const VERDICTS = {
   "verified": "✓ verified", "bad-signature": "✗ bad signature", "unknown-key": "✗ unknown key",
-  "revoked": "✗ revoked", "untrusted": "✗ untrusted CA", "replayed": "↺ replayed", "stale": "⏱ stale",
+  "revoked": "✗ revoked", "moved-sim": "✗ moved SIM", "untrusted": "✗ untrusted CA", "replayed": "↺ replayed",
+  "stale": "⏱ stale",
   "malformed": "✗ malformed", "out-of-order": "⇅ out of order",
 };
 const COLOURS = ["#1a5fb4", "#c64600", "#613583", "#26a269", "#a51d2d", "#986a44", "#0b7285", "#5e5c64"];
