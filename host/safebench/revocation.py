@@ -16,7 +16,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 
 from .errors import UsageError
-from .pki import bench_ca
 
 CRL_FILE = "devices.crl.pem"  # in <state>/crl: the CRLs of every device CA, one after the other (PEM)
 NEXT_UPDATE_DAYS = 30  # an OpenSSL peer refuses every client once the CRL is past its next update
@@ -41,19 +40,9 @@ def find_devices(registry, device: str) -> list[str]:
                      f"(at least {_MIN_KID_PREFIX} hex digits); `safebench provision` registers one")
 
 
-def device_cas(state) -> list:
-    """The CAs whose devices the state's services accept: the bench CA, and the fleet CA once the EST server
-    made it (its key in the HSM: it signs the CRL there)."""
-    cas = [bench_ca(state)]
-    from .est.fleet import CA_FILE, fleet_ca
-
-    if (Path(state) / "hsm" / CA_FILE).exists():
-        cas.append(fleet_ca(state))
-    return cas
-
-
-def publish(state, registry) -> dict:
-    """Write <state>/crl/devices.crl.pem afresh: each device CA's CRL listing the revoked devices it issued.
+def publish(state, registry, cas) -> dict:
+    """Write <state>/crl/devices.crl.pem afresh: the CRL of each device CA of `cas` (pki.CertificateAuthority:
+    its key signs, in its HSM token if it has one), listing the revoked devices it issued.
     Written by temporary file and rename, so a reader never sees half of it. Returns its path, the CRL
     number and how many certificates it lists."""
     folder = Path(state) / "crl"
@@ -63,7 +52,7 @@ def publish(state, registry) -> dict:
                for d in registry.devices.values() if d.get("revoked_at") is not None]
     now = datetime.datetime.now(datetime.timezone.utc)
     pems, listed = [], 0
-    for ca in device_cas(state):
+    for ca in cas:
         builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
                    .last_update(now - datetime.timedelta(minutes=5))
                    .next_update(now + datetime.timedelta(days=NEXT_UPDATE_DAYS))
@@ -93,13 +82,13 @@ def is_due(path) -> bool:
         return True
 
 
-def revoke(state, registry, device: str) -> dict:
-    """Revoke every identity `device` names (find_devices) and publish the CRL."""
+def revoke(state, registry, device: str, cas) -> dict:
+    """Revoke every identity `device` names (find_devices) and publish the CRLs of `cas`."""
     kids = find_devices(registry, device)
     newly = [kid for kid in kids if registry.devices[kid].get("revoked_at") is None]
     for kid in newly:
         registry.revoke(kid)
-    return {"device": device, "kids": kids, "newly": newly, **publish(state, registry)}
+    return {"device": device, "kids": kids, "newly": newly, **publish(state, registry, cas)}
 
 
 def _next_number(folder) -> int:

@@ -73,10 +73,11 @@ def _revoke(args):
     """Mark the device revoked (the ingest rejects its readings, the EST server its re-enrolment) and publish
     the CRL (the broker refuses its TLS connection)."""
     from .. import revocation
+    from ..est.fleet import device_cas
     from ..registry import Registry
 
     with Registry.of_state(args.state, args.db) as registry:
-        done = revocation.revoke(args.state, registry, args.device)
+        done = revocation.revoke(args.state, registry, args.device, device_cas(args.state))
         done["iccids"] = sorted({registry.devices[kid]["iccid"] for kid in done["kids"]})
     return done
 

@@ -149,6 +149,7 @@ def _broker(args):
 
     from .. import revocation, tls
     from ..broker import TOPIC, Broker
+    from ..est.fleet import device_cas
     from ..pki import bench_ca
     from ..registry import Registry
 
@@ -157,7 +158,7 @@ def _broker(args):
         raise UsageError(f"--listen-port {args.listen_port}: give 1..65535")
     def publish_crl():  # a fresh CRL: an OpenSSL peer refuses every client once it is past its next update
         with Registry.of_state(args.state) as registry:
-            return Path(revocation.publish(args.state, registry)["crl"])
+            return Path(revocation.publish(args.state, registry, device_cas(args.state))["crl"])
 
     crl = publish_crl()
     with tempfile.TemporaryDirectory() as tmp:

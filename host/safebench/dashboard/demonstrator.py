@@ -49,7 +49,7 @@ class Demonstrator:
         self.bench = SimulatedBench(self.dir, attached=True)
         self._stopping = threading.Event()
         self._threads, self._devices, self._boards = [], [], {}  # iccid -> the bench's record of its board
-        self.broker = self.ingest = self.dashboard = self.registry = self._forwarder = None
+        self.broker = self.ingest = self.dashboard = self.registry = self._forwarder = self._ca = None
 
     # ---- bring-up ---------------------------------------------------------------------------------------------
 
@@ -81,7 +81,8 @@ class Demonstrator:
             self._boards[iccid] = board
             self.registry.db.save_link(iccid, sim="in", network="up", queued=0)
         files = tls.make_server_files(self.dir / "broker", ca, ca.cert.public_bytes(Encoding.PEM))
-        crl = revocation.publish(self.dir, self.registry)["crl"]
+        self._ca = ca
+        crl = revocation.publish(self.dir, self.registry, [ca])["crl"]
         self.broker = Broker(files, crl=crl).__enter__()
         cert, key = service_identity(ca, self.dir / "ingest", "ingest")
         self.ingest = Ingest(self.broker.address, self.dir / "ca" / CA_CERT, cert, key,
@@ -181,7 +182,7 @@ class Demonstrator:
         if action == "revoke":
             if request.get("device") not in self._boards:
                 raise ActionError("no such board")
-            done = revocation.revoke(self.dir, self.registry, request["device"])
+            done = revocation.revoke(self.dir, self.registry, request["device"], [self._ca])
             self.broker.load_crl()  # the board's connection ends; its reconnect meets the CRL
             return {"said": f"revoked {request['device']}: CRL {done['number']} published, the broker refuses it",
                     "links": device_links(self.registry.db)}

@@ -41,6 +41,17 @@ def fleet_ca(state, module=None, token=TOKEN, pin_file=None) -> CertificateAutho
     return ca
 
 
+def device_cas(state) -> list:
+    """The CAs whose devices the state's services accept: the bench CA, and the fleet CA once the EST server
+    has made it (its key in the token: its CRL is signed there)."""
+    from ..pki import bench_ca
+
+    cas = [bench_ca(state)]
+    if (Path(state) / "hsm" / CA_FILE).exists():
+        cas.append(fleet_ca(state))
+    return cas
+
+
 def _bench_pin(folder, pin_file):
     if pin_file is not None:
         return Path(pin_file).read_text().strip()
