@@ -25,11 +25,13 @@ dashboard: venv peers
 lint: venv
 	$(BIN)/ruff check .
 
-# The emulated Picos' sessions run beside the rest (which mostly waits on its boards: ~0.4 of a core), their
-# output shown when both are done; the exit status is the worse of the two.
+# The emulated Picos' sessions run beside the rest, their output shown when both are done; the exit status is the
+# worse of the two. The rest mostly waits on its boards, servers and timeouts (~0.45 of a core alone), so it runs
+# in 3 workers (pytest-xdist), a test file per worker (its module fixtures and order kept).
+MAIN_WORKERS ?= 3
 test: lint peers rp2040js
 	@mkdir -p .bench; $(MAKE) --no-print-directory hil-emulated > .bench/hil-emulated.log 2>&1 & emulated=$$!; \
-	$(BIN)/python -m pytest -q; main=$$?; \
+	$(BIN)/python -m pytest -q -n $(MAIN_WORKERS) --dist loadfile; main=$$?; \
 	wait $$emulated; emulated_rc=$$?; \
 	echo "---- the HIL suite on emulated Picos (.bench/hil-emulated.log) ----"; cat .bench/hil-emulated.log; \
 	[ $$main = 0 ] && [ $$emulated_rc = 0 ]

@@ -78,8 +78,9 @@ class HeapSearch:
     def _probe(self, op, heap_kb):
         with fresh_bench.fresh_bench(self.state_dir, f"{heap_kb}K", card=self.card, staged=self.staged) as bench:
             with Device(bench.board()["port"], timeout=self.timeout) as dev:
-                dev.connect(reboot=True)
+                board_id = dev.connect(reboot=True)["board_id"]
                 ctx = Context(dev, **self.ctx_fields)
+                ctx.registry.bind(_kid(ctx.cert), board_id)  # the card moved to this probe's board: by us
                 with op.session(ctx, PROBE_CALLS):
                     for _ in range(PROBE_CALLS):
                         op.check(ctx, op.request(ctx))
@@ -94,3 +95,11 @@ class HeapSearch:
         return {"min_kb": best, "range": [lo, hi, step],
                 "probes": [[k, ok, self.notes.get(k, "")] for k, ok in tried],
                 "failure_below": self.notes.get(max(fails_below)) if fails_below else None}
+
+
+def _kid(cert):
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()

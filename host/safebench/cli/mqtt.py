@@ -156,6 +156,7 @@ def _broker(args):
     ca = bench_ca(args.state)
     if not 0 < args.listen_port < 65536:
         raise UsageError(f"--listen-port {args.listen_port}: give 1..65535")
+
     def publish_crl():  # a fresh CRL: an OpenSSL peer refuses every client once it is past its next update
         with Registry.of_state(args.state) as registry:
             return Path(revocation.publish(args.state, registry, device_cas(args.state))["crl"])
