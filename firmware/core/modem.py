@@ -8,6 +8,10 @@ import time
 from atchannel import ATError, ATTimeout
 from utc import epoch_seconds, utc_tuple
 
+_FILL = 1460  # the most a send of ours gives the modem (modem_sockets.SEND_MAX)
+_FILL_AFTER = 3  # unanswered ATs before the board ends a data input a reset may have left open
+_ESC64 = b"\x1b" * 64
+
 
 class Modem:
     ICCID_COMMANDS = ((b"AT+CCID", b"+CCID:"), (b"AT+QCCID", b"+QCCID:"), (b"AT+CICCID", b"+ICCID:"))
@@ -26,7 +30,9 @@ class Modem:
         self.at.drain()  # a reboot URC waiting there means the settings are gone (lost)
         if self._ready:
             return self
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if attempt == _FILL_AFTER:
+                self._end_data_input()
             try:
                 self.at.command(b"AT", timeout_ms=wait_ms)
                 break
@@ -47,6 +53,16 @@ class Modem:
         self.warnings = warnings
         self._ready = True
         return self
+
+    def _end_data_input(self):
+        """A board reset while the modem waited for a send's data (after its `> `) leaves the modem taking
+        whatever comes as that data, AT included: SIMCom's CASEND and Quectel's QISEND wait for the length
+        they were given. Fill it with ESC, which cancels an open-ended input and which command mode ignores;
+        what it completes goes to a connection the reset left behind, closed before reuse (tcp)."""
+        for _ in range(_FILL // len(_ESC64) + 1):
+            self.at.uart.write(_ESC64)
+        time.sleep_ms(100)
+        self.at.drain()  # the answer to that send, if any
 
     def lost(self):
         """Forget the modem's settings (after a timeout or a reboot URC): `ready` runs again."""

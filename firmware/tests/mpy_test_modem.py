@@ -158,3 +158,23 @@ def test_network_json_overrides_the_board_definition():
 
         os.remove(path)
     assert network_settings.load(path)["apn"] == "iot.example"  # no file: the board definition's
+
+
+def test_a_modem_left_waiting_for_data_is_filled_then_answers():
+    """A board reset after `AT+CASEND=0,299` and its `> `: the modem takes every AT as data, until the board
+    fills the send with ESC; then it answers again."""
+    from modem import Modem
+
+    modem, uart = _modem(Modem, [None, None, None] + [OK] * 8)
+    modem.ready()
+    written = bytes(uart.written)
+    assert written.count(b"AT\r") >= 4 and written.count(b"\x1b") >= 1460
+    assert written.index(b"\x1b") > written.index(b"AT\r")  # only once AT went unanswered
+
+
+def test_a_modem_that_answers_is_sent_no_fill():
+    from modem import Modem
+
+    modem, uart = _modem(Modem, [OK, OK, OK])
+    modem.ready()
+    assert b"\x1b" not in bytes(uart.written)

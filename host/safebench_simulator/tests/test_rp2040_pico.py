@@ -126,7 +126,8 @@ def test_bytes_written_faster_than_the_guest_reads_are_not_lost(start_pico):
     """A 24 KB raw-REPL script in one write: a real Pico's USB NAKs what it cannot take yet."""
     port = start_pico("RPI_PICO-v1.28.0.uf2")
     text = "".join(chr(0x30 + i % 43) for i in range(24000))
-    with serial.Serial(port, timeout=10) as usb:
+    # 60 s: the guest parses 24 KB at emulation speed, on a machine whose cores two emulated HIL sessions share
+    with serial.Serial(port, timeout=60) as usb:
         usb.write(b"\r\x03\x03\x01")
         assert usb.read_until(b"raw REPL; CTRL-B to exit\r\n>").endswith(b">")
         usb.write(f"s = {text!r}\nprint(len(s), sum(s.encode()))\n\x04".encode())
