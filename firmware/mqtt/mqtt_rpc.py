@@ -32,17 +32,17 @@ class _Session:
         self.backoff_ms, self.retry_at = 0, None  # no wait before the next reconnect; when it may be tried
 
     def open(self):
-        """The TLS handshake, CONNECT and CONNACK; the first time, this device's topic from its certificate."""
+        """The TLS handshake, CONNECT and CONNACK, as the device the SIM's certificate names now: its client id
+        and topic are taken again at each connect, as the SIM may have been swapped since (the broker's ACL
+        takes a device's readings only on its own topic)."""
         from sim_session import session
         from tls_record import buffers
+        from x509 import Certificate, common_name
 
         s = session()
         keys = sim_keys(s)
-        if self.client_id is None:
-            from x509 import Certificate, common_name
-
-            self.client_id = common_name(Certificate(keys.certificate()).subject)
-            self.topic = _TOPIC % self.client_id
+        self.client_id = common_name(Certificate(keys.certificate()).subject)
+        self.topic = _TOPIC % self.client_id
         t0 = time.ticks_ms()
         self.conn = open_tls(keys, s.modem, buffers(), self.options)
         from mqtt5 import Client
@@ -105,9 +105,9 @@ def mqtt_publish(topic=None):
     box = _outbox()
     reported = box.dropped
     r, cose = take(reported)
-    name = box.add(r["epoch"], r["seq"], topic or s.topic, cose, reported)
-    r.update(topic=topic or s.topic, dropped=reported)
+    name = box.add(r["epoch"], r["seq"], topic or "", cose, reported)  # "": the device's topic when it is sent
     r.update(_flush(s, box, name))
+    r.update(topic=topic or s.topic, dropped=reported)
     return r
 
 
@@ -119,7 +119,7 @@ def _flush(s, box, mine=None):
     if mine is not None:
         out["published"] = False
     for name in box.names():
-        topic, cose = box.read(name)
+        topic, cose = box.read(name)  # "": the device's own topic, s.topic once _send has the session open
         try:
             packet_id, reason = _send(s, topic, cose, out)
         except _LinkDown as e:
@@ -131,7 +131,7 @@ def _flush(s, box, mine=None):
             box.remove(name)  # the broker refused this reading: sending it again would not help
             raise failed(e, "%s; reading %s taken off the outbox" % (e, name[:-5])) from None
         if reason == _NO_SUBSCRIBERS:  # the broker would drop it: kept, and sent again with the next publish
-            out["queued"], out["error"] = len(box), "no one subscribed to %s took it (PUBACK 0x10)" % topic
+            out["queued"], out["error"] = len(box), "no one subscribed to %s took it (PUBACK 0x10)" % (topic or s.topic)
             return out
         box.remove(name)
         out["sent"] += 1
@@ -163,7 +163,7 @@ def _send(s, topic, cose, out):
             out["reconnects"] += 1
             opened = True
         try:
-            res = s.client.publish(topic, cose)
+            res = s.client.publish(topic or s.topic, cose)
         except Exception as e:
             if not _broke(e):
                 raise

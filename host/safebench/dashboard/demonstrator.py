@@ -8,6 +8,9 @@ worker checks and stores them; the page shows them. The page's buttons change th
 - pull the SIM / drop the network on a board, through its simulated modem's fault control: readings cannot
   be signed (SIM out), or are signed and queue in the board's flash (network down) and arrive, in order,
   when it is back;
+- swap two boards' SIMs (each modem's card image exchanged, through their fault control): each SIM's
+  identity is bound to the board it came from, so the ingest rejects every reading of both (verdict moved-sim)
+  until they are swapped back;
 - revoke a board's identity (`safebench revoke`'s path): the ingest rejects what it still gets from it
   (verdict revoked), and the broker, restarted with the new CRL, refuses the board's TLS connection.
 
@@ -15,6 +18,7 @@ Each board's link (TLS version and suite, readings queued, last error) is record
 page, from what the board answers.
 """
 
+import os
 import threading
 from pathlib import Path
 
@@ -148,7 +152,7 @@ class Demonstrator:
     # ---- the page's actions ---------------------------------------------------------------------------------------
 
     def offered(self):
-        return {"tamper": True, "replay": True, "revoke": True,
+        return {"tamper": True, "replay": True, "revoke": True, "swap": len(self._boards) > 1,
                 "faults": {iccid: sorted(_FAULTS) for iccid in self._boards}}
 
     def take(self, request):
@@ -179,6 +183,8 @@ class Demonstrator:
                 raise ActionError(f"the simulated modem of {board['name']} did not do it: {e}") from None
             self.registry.db.save_link(request["device"], **link)
             return {"said": f"{action.replace('_', ' ')} on {board['name']}", "links": device_links(self.registry.db)}
+        if action == "swap_sims":
+            return self._swap_sims(request.get("device"))
         if action == "revoke":
             if request.get("device") not in self._boards:
                 raise ActionError("no such board")
@@ -186,7 +192,38 @@ class Demonstrator:
             self.broker.load_crl()  # the board's connection ends; its reconnect meets the CRL
             return {"said": f"revoked {request['device']}: CRL {done['number']} published, the broker refuses it",
                     "links": device_links(self.registry.db)}
-        raise ActionError(f"no action {action!r}: tamper, replay, revoke, {', '.join(sorted(_FAULTS))}")
+        raise ActionError(f"no action {action!r}: tamper, replay, revoke, swap_sims, {', '.join(sorted(_FAULTS))}")
+
+    def _swap_sims(self, iccid):
+        """Exchange the SIMs of the board of `iccid` and the next board: both pulled, their card images
+        exchanged, both inserted (each modem reads its image again), as two people would swap them."""
+        from safebench_simulator.faults import FaultControl, FaultControlError
+
+        names = list(self._boards)
+        if iccid not in self._boards:
+            raise ActionError("no such board")
+        other = names[(names.index(iccid) + 1) % len(names)]
+        if other == iccid:
+            raise ActionError("one board: no SIM to swap with")
+        a, b = self._boards[iccid], self._boards[other]
+        try:
+            with FaultControl(a["modem_control"]) as fault_a, FaultControl(b["modem_control"]) as fault_b:
+                fault_a.sim_remove()
+                fault_b.sim_remove()
+                card_a, card_b = Path(a["card"]), Path(b["card"])
+                held = card_a.with_suffix(".swap")
+                os.replace(card_a, held)
+                os.replace(card_b, card_a)
+                os.replace(held, card_b)
+                fault_a.sim_insert()
+                fault_b.sim_insert()
+        except (FaultControlError, OSError) as e:
+            raise ActionError(f"the simulated modems of {a['name']} and {b['name']} did not do it: {e}") from None
+        swapped = self.registry.db.links().get(iccid, {}).get("sim") != "swapped"
+        for board in (iccid, other):
+            self.registry.db.save_link(board, sim="swapped" if swapped else "in")
+        return {"said": f"SIMs of {a['name']} and {b['name']} {'swapped' if swapped else 'swapped back'}",
+                "links": device_links(self.registry.db)}
 
 
 def _forwarder(ca, folder, broker, broker_ca):

@@ -255,6 +255,11 @@ function drawDevices() {
       el("button", { type: "button", className: "network-toggle",
         onclick: () => act({ action: netDown ? "network_up" : "network_down", device: iccid }) },
       netDown ? "Bring the network back" : "Drop the network"));
+      if (offered.swap) {
+        card.append(" ", el("button", { type: "button", className: "swap",
+          onclick: () => act({ action: "swap_sims", device: iccid }) },
+        l.sim === "swapped" ? "Swap the SIMs back" : "Swap SIMs with the next board"));
+      }
       if (!revoked && offered.revoke) {
         card.append(" ", el("button", { type: "button", className: "revoke",
           onclick: () => act({ action: "revoke", device: iccid }) }, "Revoke its identity"));

@@ -8,6 +8,7 @@ is shown, and the page reconnects to a restarted server by itself. A screenshot 
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -162,10 +163,36 @@ def test_the_page_reconnects_to_a_restarted_server(page, demo):
     assert len(ids) == len(set(ids))  # resumed after the last one seen: none twice
 
 
+def test_swapped_sims_are_moved_sims_until_swapped_back(page, demo):
+    expect = playwright.expect
+    cards = page.locator(".device")
+    expect(cards.nth(1)).to_be_visible(timeout=WAIT_MS)
+    first, second = cards.nth(0), cards.nth(1)
+    iccids = [c.get_attribute("id").removeprefix("device-") for c in (first, second)]
+    first.get_by_role("button", name="Swap SIMs with the next board").click()
+    expect(first.locator(".sim")).to_have_text("swapped", timeout=WAIT_MS)
+    expect(second.locator(".sim")).to_have_text("swapped")
+    moved = page.locator('#readings tbody tr[data-verdict="moved-sim"]')
+    expect(moved.first).to_be_visible(timeout=WAIT_MS)
+    expect(moved.first.locator(".badge")).to_have_text("✗ moved SIM")
+    _shot(page, "7-sims-swapped")
+    assert {r["iccid"] for r in demo.registry.db.readings("verdict = 'moved-sim'")} <= set(iccids)
+    first.get_by_role("button", name="Swap the SIMs back").click()
+    expect(first.locator(".sim")).to_have_text("in", timeout=WAIT_MS)
+    last = max(r["id"] for r in demo.registry.db.readings())
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:  # each board's own SIM signs what verifies again
+        after = demo.registry.db.readings("id > ?", (last,))
+        if {r["iccid"] for r in after if r["verdict"] == "verified"} == set(iccids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert {r["iccid"] for r in after if r["verdict"] == "verified"} == set(iccids), [r["verdict"] for r in after]
+    rows = page.locator(f'#readings tbody tr[data-verdict="verified"]:has(td:text-is("{iccids[0]}"))')
+    expect(rows.first).to_be_visible(timeout=WAIT_MS)
+
+
 def test_a_revoked_board_is_shown_and_refused(page, demo):
     """Last: the revoked board stays revoked for the rest of the module."""
-    import time
-
     expect = playwright.expect
     cards = page.locator(".device")
     expect(cards.nth(1)).to_be_visible(timeout=WAIT_MS)
@@ -177,7 +204,7 @@ def test_a_revoked_board_is_shown_and_refused(page, demo):
     expect(card).to_have_attribute("data-identity", "revoked")
     expect(card.get_by_role("button", name="Revoke its identity")).to_have_count(0)
     expect(card.locator(".last-error")).to_contain_text("certificate", timeout=WAIT_MS)  # the broker's refusal
-    _shot(page, "7-revoked")
+    _shot(page, "8-revoked")
     revoked_at = demo.registry.devices[demo.registry.db.links()[iccid]["kid"]]["revoked_at"]
     verified, theirs = len(_seqs(demo, iccid)), len(_seqs(demo, other_iccid))
     time.sleep(3)
