@@ -131,7 +131,8 @@ def _flush(s, box, mine=None):
             box.remove(name)  # the broker refused this reading: sending it again would not help
             raise failed(e, "%s; reading %s taken off the outbox" % (e, name[:-5])) from None
         if reason == _NO_SUBSCRIBERS:  # the broker would drop it: kept, and sent again with the next publish
-            out["queued"], out["error"] = len(box), "no one subscribed to %s took it (PUBACK 0x10)" % (topic or s.topic)
+            out["queued"] = len(box)
+            out["error"] = "no one subscribed to %s took it (PUBACK 0x10)" % (topic or s.topic)
             return out
         box.remove(name)
         out["sent"] += 1

@@ -46,6 +46,15 @@ def load_ca_cert(path) -> x509.Certificate:
         raise UnreadableFileError(f"{path} is not a PEM certificate (no -----BEGIN CERTIFICATE----- block it can read)") from None
 
 
+def issued_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
+    """Whether `ca_cert` signed `cert` (its validity aside)."""
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+        return True
+    except Exception:  # InvalidSignature, another issuer's name, a key it cannot check
+        return False
+
+
 class CertificateAuthority:
     def __init__(self, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey):
         self.cert, self.key = cert, key

@@ -65,14 +65,15 @@ def register_device(device, ca_cert, registry, rebind=False):
     """Read a SIM's client certificate through its board, check it against the CA, record the device and bind
     it to this board (the board's unique ID, as its readings name it). A SIM bound to another board is a
     moved SIM: refused, unless `rebind` (`safebench bind`: the operator moved it)."""
-    import hashlib
     from binascii import unhexlify
+
+    from .registry import kid_of
 
     iccid = device.call("sim.info", objects=False)["iccid"]
     cert_der = unhexlify(device.call("sim.read_file")["data"])  # the board knows its SIM's certificate file
     cert = verify.certificate_chain(cert_der, ca_cert)
     board = device.call("info").get("board_id")  # None from firmware that names no board
-    kid = hashlib.sha256(cert_der).hexdigest()
+    kid = kid_of(cert_der)
     bound = registry.db.devices(kid).get(kid, {}).get("board_id")  # as it is now
     if bound and board != bound and not rebind:
         raise ProvisionError(f"the SIM {iccid} (kid {kid[:16]}...) belongs to board {bound}, and this is board "

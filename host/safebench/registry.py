@@ -19,6 +19,11 @@ LEGACY_FILE = "registry.json"
 REFRESH_S = 1.0  # how stale a long-running reader's copy may get (a revocation, a newly registered device)
 
 
+def kid_of(cert_der: bytes) -> str:
+    """A device's name in the registry and in its readings: the SHA-256 of its certificate (DER), hex."""
+    return hashlib.sha256(cert_der).hexdigest()
+
+
 class Registry:
     """The devices of the database `db` (a Database), read once and kept; `refresh` reads them again."""
 
@@ -61,7 +66,7 @@ class Registry:
 
     def add(self, cert_der: bytes, iccid: str) -> str:
         """Register (again) the device with this certificate; what was accepted from it stays accepted."""
-        kid = hashlib.sha256(cert_der).hexdigest()
+        kid = kid_of(cert_der)
         self.db.add_devices({kid: {"iccid": iccid, "certificate": cert_der.hex()}})
         fresh = self.db.devices(kid)[kid]  # this one device read back: a fleet's registry is long
         had = self.devices.get(kid, {})

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 
 from .errors import UsageError
+from .pki import issued_by
 
 CRL_FILE = "devices.crl.pem"  # in <state>/crl: the CRLs of every device CA, one after the other (PEM)
 NEXT_UPDATE_DAYS = 30  # an OpenSSL peer refuses every client once the CRL is past its next update
@@ -60,7 +60,7 @@ def publish(state, registry, cas) -> dict:
                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.cert.public_key()),
                                   critical=False))
         for cert, when in revoked:
-            if _issued_by(cert, ca.cert):
+            if issued_by(cert, ca.cert):
                 builder = builder.add_revoked_certificate(
                     x509.RevokedCertificateBuilder().serial_number(cert.serial_number)
                     .revocation_date(datetime.datetime.fromtimestamp(when, datetime.timezone.utc)).build())
@@ -97,10 +97,3 @@ def _next_number(folder) -> int:
     except (OSError, ValueError):
         return 1
 
-
-def _issued_by(cert, ca_cert) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca_cert)
-        return True
-    except (ValueError, TypeError, InvalidSignature):
-        return False

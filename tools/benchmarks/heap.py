@@ -7,8 +7,11 @@ some heap also succeeds with more: it keeps "fails at lo" and "succeeds at hi" a
 down to the step, so 16K..256K at 4K takes at most 7 probes.
 """
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from safebench.device import Device
 from safebench.errors import BenchError, DeployError, DeviceError, RpcError, VerificationError
+from safebench.registry import kid_of
 
 from . import fresh_bench
 from .operations import CheckFailed, Context, NotAvailable
@@ -80,7 +83,7 @@ class HeapSearch:
             with Device(bench.board()["port"], timeout=self.timeout) as dev:
                 board_id = dev.connect(reboot=True)["board_id"]
                 ctx = Context(dev, **self.ctx_fields)
-                ctx.registry.bind(_kid(ctx.cert), board_id)  # the card moved to this probe's board: by us
+                ctx.registry.bind(kid_of(ctx.cert.public_bytes(Encoding.DER)), board_id)  # the card moved to this probe's board: by us
                 with op.session(ctx, PROBE_CALLS):
                     for _ in range(PROBE_CALLS):
                         op.check(ctx, op.request(ctx))
@@ -95,11 +98,3 @@ class HeapSearch:
         return {"min_kb": best, "range": [lo, hi, step],
                 "probes": [[k, ok, self.notes.get(k, "")] for k, ok in tried],
                 "failure_below": self.notes.get(max(fails_below)) if fails_below else None}
-
-
-def _kid(cert):
-    import hashlib
-
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()

@@ -58,24 +58,18 @@ def _provision_arguments(parser):
     parser.add_argument("--ca", help=CA_HELP)
 
 
-def _provision(args):
+def _provision(args, rebind=False):
     from ..provision import register_device
 
     port, _ = target(args)
     ca_cert, registry = ca(args), _registry(args)
     with Device(port) as dev, checked_against(ca_path(args)):
         dev.connect()
-        return {"port": port, **register_device(dev, ca_cert, registry)}
+        return {"port": port, **register_device(dev, ca_cert, registry, rebind=rebind)}
 
 
 def _bind(args):
-    from ..provision import register_device
-
-    port, _ = target(args)
-    ca_cert, registry = ca(args), _registry(args)
-    with Device(port) as dev, checked_against(ca_path(args)):
-        dev.connect()
-        return {"port": port, **register_device(dev, ca_cert, registry, rebind=True)}
+    return _provision(args, rebind=True)
 
 
 def _say_registered(res):

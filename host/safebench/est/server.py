@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
 from ..errors import EnrolmentError
+from ..pki import issued_by
+from ..registry import kid_of
 from ..threaded_server import ThreadedServer
 
 PATH = "/.well-known/est/"
@@ -89,11 +91,9 @@ class EstServer(ThreadedServer):
         return pkcs7.serialize_certificates([cert], serialization.Encoding.DER)
 
     def _check_current(self, client):
-        import hashlib
-
         if not _issued_by(client, self.ca.cert):
             raise EnrolmentError("simplereenroll takes the certificate this server issued")
-        kid = hashlib.sha256(client.public_bytes(serialization.Encoding.DER)).hexdigest()
+        kid = kid_of(client.public_bytes(serialization.Encoding.DER))
         device = self.registry.db.devices(kid).get(kid)  # as it is now: revoked a moment ago, say
         if device is None:
             raise EnrolmentError("simplereenroll: the certificate is no registered device's")
@@ -106,9 +106,8 @@ def _refused(request, client_address):
 
 
 def _issued_by(cert, issuer):
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, Exception):  # InvalidSignature, or another issuer's name
+    """Signed by `issuer`, and valid now."""
+    if not issued_by(cert, issuer):
         return False
     now = datetime.datetime.now(datetime.timezone.utc)
     return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
