@@ -164,7 +164,7 @@ def test_safebench_sim_modem_cli(card_path, tmp_path):
             port.write(b"ATI\r")
             assert b"BG95-M3" in read_until(port, b"OK\r\n")
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=5) == 0
+        assert proc.wait(timeout=15) == 0  # a loaded 2-core machine (the suite beside two emulated Picos) is slow
         assert not os.path.lexists(link)
     finally:
         stop(proc)
