@@ -2,8 +2,10 @@
 #
 # Only public-key work is meant to run here (certificate and CertificateVerify signatures): the
 # device's private key and its ephemeral ECDH keys live in the SIM. Jacobian coordinates with the
-# a = -3 doubling and mixed additions; verification uses Shamir's trick (u1*G + u2*Q in one pass).
-# Scalars are walked over a fixed 256 bits because MicroPython has no int.bit_length().
+# a = -3 doubling. Verification makes u1*G + u2*Q in one pass of 256 doublings with a sliding window
+# over each scalar, about half the additions of a bit at a time, and a single modular inversion (1/s):
+# on a Pico one costs about 40 doublings. Scalars are read as bytes: MicroPython has no
+# int.bit_length(), and a shift of a big int allocates.
 P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
@@ -64,6 +66,28 @@ def _add_affine(x1, y1, z1, x2, y2):
     return x3, y3, z3
 
 
+def _add(x1, y1, z1, x2, y2, z2):
+    """Jacobian + Jacobian."""
+    if z1 == 0:
+        return x2, y2, z2
+    if z2 == 0:
+        return x1, y1, z1
+    z1z1 = z1 * z1 % P
+    z2z2 = z2 * z2 % P
+    u1 = x1 * z2z2 % P
+    s1 = y1 * z2 * z2z2 % P
+    h = (x2 * z1z1 - u1) % P
+    r = (y2 * z1 * z1z1 - s1) % P
+    if h == 0:
+        return _double(x1, y1, z1) if r == 0 else (0, 1, 0)
+    hh = h * h % P
+    hhh = h * hh % P
+    v = u1 * hh % P
+    x3 = (r * r - hhh - 2 * v) % P
+    y3 = (r * (v - x3) - s1 * hhh) % P
+    return x3, y3, z1 * z2 * h % P
+
+
 def _affine(x, y, z):
     if z == 0:
         return None
@@ -87,24 +111,93 @@ def mul_base(k):
     return mul(k, GX, GY)
 
 
+G_WINDOW = 5  # bits: the 16 odd multiples of G below
+Q_WINDOW = 4  # bits: 8 odd multiples of the key, Jacobian (making them affine costs more than it saves)
+_G_ODD = (  # G, 3G, ..., 31G as affine points (a test checks each against mul)
+    (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+     0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5),
+    (0x5ECBE4D1A6330A44C8F7EF951D4BF165E6C6B721EFADA985FB41661BC6E7FD6C,
+     0x8734640C4998FF7E374B06CE1A64A2ECD82AB036384FB83D9A79B127A27D5032),
+    (0x51590B7A515140D2D784C85608668FDFEF8C82FD1F5BE52421554A0DC3D033ED,
+     0xE0C17DA8904A727D8AE1BF36BF8A79260D012F00D4D80888D1D0BB44FDA16DA4),
+    (0x8E533B6FA0BF7B4625BB30667C01FB607EF9F8B8A80FEF5B300628703187B2A3,
+     0x73EB1DBDE03318366D069F83A6F5900053C73633CB041B21C55E1A86C1F400B4),
+    (0xEA68D7B6FEDF0B71878938D51D71F8729E0ACB8C2C6DF8B3D79E8A4B90949EE0,
+     0x2A2744C972C9FCE787014A964A8EA0C84D714FEAA4DE823FE85A224A4DD048FA),
+    (0x3ED113B7883B4C590638379DB0C21CDA16742ED0255048BF433391D374BC21D1,
+     0x9099209ACCC4C8A224C843AFA4F4C68A090D04DA5E9889DAE2F8EEFCE82A3740),
+    (0x177C837AE0AC495A61805DF2D85EE2FC792E284B65EAD58A98E15D9D46072C01,
+     0x63BB58CD4EBEA558A24091ADB40F4E7226EE14C3A1FB4DF39C43BBE2EFC7BFD8),
+    (0xF0454DC6971ABAE7ADFB378999888265AE03AF92DE3A0EF163668C63E59B9D5F,
+     0xB5B93EE3592E2D1F4E6594E51F9643E62A3B21CE75B5FA3F47E59CDE0D034F36),
+    (0x47776904C0F1CC3A9C0984B66F75301A5FA68678F0D64AF8BA1ABCE34738A73E,
+     0xAA005EE6B5B957286231856577648E8381B2804428D5733F32F787FF71F1FCDC),
+    (0xCB6D2861102C0C25CE39B7C17108C507782C452257884895C1FC7B74AB03ED83,
+     0x58D7614B24D9EF515C35E7100D6D6CE4A496716E30FA3E03E39150752BCECDAA),
+    (0x3250FCF686637C7B2E4AC86EB473BCA53A582139F42B1523FD76364E67399E83,
+     0x42E7C342667D359397B3090D1D7EB88C897CD3C33B566A8215DE24A071D48C09),
+    (0x0E91C7239C2640D7D28A3E39D4583FA63C0BC0A5DF64A4FE672E573045CA7896,
+     0x5DF65C3B550DBA221A22733BB8E0BD6D7E68833575E7A5AE138046543140AD55),
+    (0x3A67E2554B0C0BB685F4F52D8C07FA8441652FC5B76F1B2484A4DC45F200D687,
+     0x27D0F1872F1FCF4326DAF267163AFB0D8C188AF735A7618AA9ED16B302F79324),
+    (0x184FFA5819D80D51DEBA2FAC4611F378576355BD683E54ABF2E201173B0883D1,
+     0xC0A66E276688F359A4C6D90826CB999545BDECCC63F0491620D242C260906E6F),
+    (0xD6D33ADEFA195B07A7C36DA090853B8CFD8CD1C688B58A41DEDD693D1C784DEF,
+     0x84AABA16EE195D7E3F78245F558A5DCB09A166AB4B95EDED550C124593D1BCA6),
+    (0x301D9E502DC7E05DA85DA026A7AE9AA0FAC9DB7D52A95B3E3E3F9AA0A1B45B8B,
+     0x6551B6F6B3061223E0D23C026B017D72298D9AE46887CA61D58DB6AEA17EE267),
+)
+
+
+def _odd_multiples(x, y, count):
+    """[(x, y, 1), 3(x, y), ..., (2*count - 1)(x, y)] in Jacobian coordinates."""
+    two = _double(x, y, 1)
+    points = [(x, y, 1)]
+    for _ in range(count - 1):
+        points.append(_add(*points[-1], *two))
+    return points
+
+
+def _windows(k, width):
+    """Sliding-window digits of 0 <= k < 2**256: digits[i] is 0 or odd, k = sum(digits[i] << i)."""
+    b = k.to_bytes(32, "big")
+    digits = bytearray(256)
+    i = 255
+    while i >= 0:
+        if not (b[31 - (i >> 3)] >> (i & 7)) & 1:
+            i -= 1
+            continue
+        j = i - width + 1 if i >= width else 0
+        while not (b[31 - (j >> 3)] >> (j & 7)) & 1:
+            j += 1
+        d = 0
+        for t in range(i, j - 1, -1):
+            d = (d << 1) | ((b[31 - (t >> 3)] >> (t & 7)) & 1)
+        digits[j] = d
+        i = j - 1
+    return digits
+
+
 def verify(x, y, digest, r, s):
     """ECDSA verification of (r, s) over a SHA-256 digest with the public key (x, y)."""
     if not (0 < r < N and 0 < s < N) or not on_curve(x, y):
         return False
     e = int.from_bytes(digest, "big") % N
     w = pow(s, N - 2, N)
-    u1 = e * w % N
-    u2 = r * w % N
-    both = _affine(*_add_affine(x, y, 1, GX, GY))  # G + Q, added when both bits are set
+    q_odd = _odd_multiples(x, y, 1 << (Q_WINDOW - 1))
+    g_digits, q_digits = _windows(e * w % N, G_WINDOW), _windows(r * w % N, Q_WINDOW)
     rx, ry, rz = 0, 1, 0
     for i in range(255, -1, -1):
-        rx, ry, rz = _double(rx, ry, rz)
-        b = ((u1 >> i) & 1) | (((u2 >> i) & 1) << 1)
-        if b == 1:
-            rx, ry, rz = _add_affine(rx, ry, rz, GX, GY)
-        elif b == 2:
-            rx, ry, rz = _add_affine(rx, ry, rz, x, y)
-        elif b == 3 and both is not None:
-            rx, ry, rz = _add_affine(rx, ry, rz, both[0], both[1])
-    point = _affine(rx, ry, rz)
-    return point is not None and point[0] % N == r
+        if rz:
+            rx, ry, rz = _double(rx, ry, rz)
+        d = g_digits[i]
+        if d:
+            rx, ry, rz = _add_affine(rx, ry, rz, *_G_ODD[d >> 1])
+        d = q_digits[i]
+        if d:
+            rx, ry, rz = _add(rx, ry, rz, *q_odd[d >> 1])
+    if rz == 0:
+        return False
+    # x(R) = rx / rz^2 is r or r + N (mod P), compared without an inversion
+    zz = rz * rz % P
+    return rx == r * zz % P or (r + N < P and rx == (r + N) * zz % P)

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
     reason=harness_missing() or f"no RP2040 images in {IMAGES} (python -m safebench_simulator.rp2040.images seed DIR)")
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)  # about 50 s alone; beside the emulated HIL sessions CI saw more than 120
 def test_deploy_info_and_sign_on_the_emulated_pico(run_cli, no_leftovers):
     """The CLI's path on the default image (`make hil-emulated` deploys and signs on each image)."""
     up = run_cli("bench", "up", "--board-type", PICO, "--emulate", "--json", env={IMAGES_ENV: IMAGES})
