@@ -1,6 +1,7 @@
 """What the HIL tests share: mpremote on the board's port, and the board's files changed through it, as a
 user changes them, on every kind of board (a real one, a simulated one's folder, an emulated one's flash)."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,11 @@ class BoardFiles:
 
     def write(self, name, text):
         self._exec(f"f = open({name!r}, 'w'); f.write({text!r}); f.close()")
+
+    def read(self, name):
+        res = _mpremote(self.port, "exec", f"print(repr(open({name!r}).read()))")
+        assert res.returncode == 0, res.stderr
+        return ast.literal_eval(res.stdout.strip())
 
     def remove(self, prefix):
         self._exec(f"import os\nfor n in os.listdir():\n if n.startswith({prefix!r}): os.remove(n)")

@@ -3,14 +3,17 @@ unique ID, inside what the SIM signs), provisioning binds the SIM's identity to 
 that identity from any other board is rejected (verdict moved-sim, checked with pycose and cryptography)
 until the operator binds it again (`safebench bind`)."""
 
+import json
 import shutil
 
 import cbor2
 import pytest
 from pycose.messages import CoseMessage
 
-from safebench.errors import ProvisionError
-from safebench.provision import register_device
+from safebench.binding import bind_board, operator_key
+from safebench.errors import BindingError, ProvisionError, SimReplaced
+from safebench.pki import CA_CERT, CA_KEY, CertificateAuthority
+from safebench.provision import new_sim_card, register_device
 from safebench.readings import MOVED_SIM, check
 from safebench.registry import Registry
 
@@ -65,3 +68,62 @@ def test_the_bound_sim_on_a_second_board_signs_nothing_that_verifies(simulated, 
     assert check(bytes.fromhex(thief.call("reading")["cose"]), registry, ca_cert, registry.accepted()).ok
     back_home = check(bytes.fromhex(device.call("reading")["cose"]), registry, ca_cert, registry.accepted())
     assert back_home.code == MOVED_SIM, back_home.reason
+
+
+def _put_card(fault, path, image):
+    """Pull the SIM, put the card `image` where the modem reads its card, insert it (URC +CPIN: READY)."""
+    fault.sim_remove()
+    shutil.copyfile(image, path)
+    fault.sim_insert()
+
+
+@pytest.mark.timeout(600)
+def test_another_sim_in_the_bound_board_signs_nothing_until_the_operator_binds_it(
+        simulated, device, fault, board_files, tmp_path):
+    """The board's side: bound at provisioning in a record its SIM signed; a second card inserted gets "SIM
+    replaced" for every reading, a record changed in flash is not trusted, and only the operator's key moves it."""
+    card = simulated.board()["card"]
+    home_card = shutil.copyfile(card, tmp_path / "home-card.json")
+    ca = CertificateAuthority.load(simulated.dir / "ca" / CA_CERT, simulated.dir / "ca" / CA_KEY)
+    second = new_sim_card(tmp_path / "second-card.json", ca=ca)
+    operator = operator_key(tmp_path / "state")
+    try:
+        first = bind_board(device, operator)
+        assert first["state"] == "bound" and first["bound"]["generation"] == 1
+        assert first["bound"]["board"] == device.call("info")["board_id"]
+        assert device.call("reading")["seq"]
+
+        _put_card(fault, card, tmp_path / "second-card.json")
+        for _ in range(2):  # every reading, not only the first after the swap
+            with pytest.raises(SimReplaced, match="SIM replaced") as refused:
+                device.call("reading")
+        assert refused.value.data["present"]["iccid"] == second.iccid
+        status = device.call("binding.status")
+        assert status["state"] == "sim-replaced" and status["sim"]["iccid"] == second.iccid
+        with pytest.raises(ProvisionError, match="safebench bind"):
+            bind_board(device, operator)  # provisioning does not move it
+        with pytest.raises(BindingError, match="operator key"):
+            bind_board(device, operator_key(tmp_path / "someone-else"), move=True)
+        moved = bind_board(device, operator, move=True)
+        assert moved["state"] == "bound" and moved["bound"]["generation"] == 2
+        assert moved["bound"]["iccid"] == second.iccid and device.call("reading")["seq"]
+
+        _put_card(fault, card, home_card)  # the first SIM back: bound no more
+        with pytest.raises(SimReplaced):
+            device.call("reading")
+        assert bind_board(device, operator, move=True)["bound"]["generation"] == 3
+
+        record = json.loads(board_files(device.port).read("binding.json"))
+        board_files(device.port).write("binding.json", json.dumps(dict(record, generation=4)))  # an edit in flash
+        device.reboot()
+        with pytest.raises(BindingError, match="not signed by this SIM"):
+            device.call("reading")
+        assert device.call("binding.status")["state"] == "untrusted"
+    finally:
+        if fault.status()["sim"] != "removed":
+            fault.sim_remove()
+        shutil.copyfile(home_card, card)
+        fault.sim_insert()
+        board_files(device.port).remove("binding.")  # the session's board is unbound again for the tests after
+        device.reboot()
+    assert device.call("binding.status")["state"] == "unbound"

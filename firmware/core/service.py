@@ -22,6 +22,8 @@ METHODS = {
     "sim.keygen": ("core", "sim_rpc", "sim_keygen"),
     "sim.read_pubkey": ("core", "sim_rpc", "sim_read_pubkey"),
     "sim.apdu": ("core", "sim_rpc", "sim_apdu"),
+    "binding.status": ("core", "binding", "status"),
+    "bind": ("core", "binding", "bind"),
     "modem.status": ("core", "modem_rpc", "modem_status"),
     "modem.time": ("core", "modem_rpc", "modem_time"),
     "modem.tcp_echo": ("core", "modem_rpc", "modem_tcp_echo"),

@@ -35,6 +35,7 @@ class SimSession:
         self._iccid = None
         self._roles = None
         self.ephemeral_point = None  # public key of a pair made ahead in the ephemeral container, never used yet
+        self.binding_checked = False  # the SIM signed the board's binding record (binding.py), this SIM session
 
     def iccid(self):
         """The SIM's ICCID, asked of the modem once per boot (and again after the SIM may have changed)."""
@@ -74,6 +75,7 @@ class SimSession:
             self._card = None
             self._files, self._identity, self._iccid, self._roles = {}, None, None, None
             self.ephemeral_point = None  # the card may be another, or have lost the key
+            self.binding_checked = False
         self.modem.on_urc(line)
 
     def applet(self, fn):
@@ -107,6 +109,7 @@ class SimSession:
         self._stale = True
         self._files, self._identity, self._iccid, self._roles = {}, None, None, None  # the SIM may be another
         self.ephemeral_point = None
+        self.binding_checked = False
         self.modem.lost()
 
     def card(self):

@@ -18,6 +18,9 @@ def take(dropped=0):
     import board
 
     s = session()
+    import binding
+
+    binding.check(s)  # a SIM other than the bound one signs no reading
     iccid, kid = s.identity()
     # The reading's own modules are imported once the SIM session's first-call work (role discovery) is
     # done: not on the heap at its peak.

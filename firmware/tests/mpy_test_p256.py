@@ -52,7 +52,9 @@ def test_window_table_and_digits():
     for k, point in enumerate(p256._G_ODD):
         assert p256.mul(2 * k + 1, p256.GX, p256.GY) == point
     for k in (1, 2, 31, 32, 0x8000000000000000000000000000000000000000000000000000000000000001, p256.N - 1):
-        for width in (p256.G_WINDOW, p256.Q_WINDOW):
-            digits = p256._windows(k, width)
-            assert all(d == 0 or (d & 1 and d < 1 << width) for d in digits)
+        for shift in (0, 4):
+            digits = bytearray(256)
+            p256._windows(k, digits, shift)
+            digits = [d >> shift for d in digits]
+            assert all(d == 0 or (d & 1 and d < 16) for d in digits)
             assert sum(d << i for i, d in enumerate(digits)) == k

@@ -111,9 +111,8 @@ def mul_base(k):
     return mul(k, GX, GY)
 
 
-G_WINDOW = 5  # bits: the 16 odd multiples of G below
-Q_WINDOW = 4  # bits: 8 odd multiples of the key, Jacobian (making them affine costs more than it saves)
-_G_ODD = (  # G, 3G, ..., 31G as affine points (a test checks each against mul)
+WINDOW = 4  # bits: 8 odd multiples of each point (the key's in Jacobian form: an inversion costs more)
+_G_ODD = (  # G, 3G, ..., 15G as affine points (a test checks each against mul)
     (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
      0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5),
     (0x5ECBE4D1A6330A44C8F7EF951D4BF165E6C6B721EFADA985FB41661BC6E7FD6C,
@@ -130,22 +129,6 @@ _G_ODD = (  # G, 3G, ..., 31G as affine points (a test checks each against mul)
      0x63BB58CD4EBEA558A24091ADB40F4E7226EE14C3A1FB4DF39C43BBE2EFC7BFD8),
     (0xF0454DC6971ABAE7ADFB378999888265AE03AF92DE3A0EF163668C63E59B9D5F,
      0xB5B93EE3592E2D1F4E6594E51F9643E62A3B21CE75B5FA3F47E59CDE0D034F36),
-    (0x47776904C0F1CC3A9C0984B66F75301A5FA68678F0D64AF8BA1ABCE34738A73E,
-     0xAA005EE6B5B957286231856577648E8381B2804428D5733F32F787FF71F1FCDC),
-    (0xCB6D2861102C0C25CE39B7C17108C507782C452257884895C1FC7B74AB03ED83,
-     0x58D7614B24D9EF515C35E7100D6D6CE4A496716E30FA3E03E39150752BCECDAA),
-    (0x3250FCF686637C7B2E4AC86EB473BCA53A582139F42B1523FD76364E67399E83,
-     0x42E7C342667D359397B3090D1D7EB88C897CD3C33B566A8215DE24A071D48C09),
-    (0x0E91C7239C2640D7D28A3E39D4583FA63C0BC0A5DF64A4FE672E573045CA7896,
-     0x5DF65C3B550DBA221A22733BB8E0BD6D7E68833575E7A5AE138046543140AD55),
-    (0x3A67E2554B0C0BB685F4F52D8C07FA8441652FC5B76F1B2484A4DC45F200D687,
-     0x27D0F1872F1FCF4326DAF267163AFB0D8C188AF735A7618AA9ED16B302F79324),
-    (0x184FFA5819D80D51DEBA2FAC4611F378576355BD683E54ABF2E201173B0883D1,
-     0xC0A66E276688F359A4C6D90826CB999545BDECCC63F0491620D242C260906E6F),
-    (0xD6D33ADEFA195B07A7C36DA090853B8CFD8CD1C688B58A41DEDD693D1C784DEF,
-     0x84AABA16EE195D7E3F78245F558A5DCB09A166AB4B95EDED550C124593D1BCA6),
-    (0x301D9E502DC7E05DA85DA026A7AE9AA0FAC9DB7D52A95B3E3E3F9AA0A1B45B8B,
-     0x6551B6F6B3061223E0D23C026B017D72298D9AE46887CA61D58DB6AEA17EE267),
 )
 
 
@@ -158,24 +141,23 @@ def _odd_multiples(x, y, count):
     return points
 
 
-def _windows(k, width):
-    """Sliding-window digits of 0 <= k < 2**256: digits[i] is 0 or odd, k = sum(digits[i] << i)."""
+def _windows(k, digits, shift):
+    """Put the sliding-window digits of 0 <= k < 2**256 into `digits`, shifted: digits[i] >> shift & 15 is 0 or
+    odd, and k = sum((digits[i] >> shift & 15) << i). Two scalars share one bytearray (WINDOW is 4)."""
     b = k.to_bytes(32, "big")
-    digits = bytearray(256)
     i = 255
     while i >= 0:
         if not (b[31 - (i >> 3)] >> (i & 7)) & 1:
             i -= 1
             continue
-        j = i - width + 1 if i >= width else 0
+        j = i - WINDOW + 1 if i >= WINDOW else 0
         while not (b[31 - (j >> 3)] >> (j & 7)) & 1:
             j += 1
         d = 0
         for t in range(i, j - 1, -1):
             d = (d << 1) | ((b[31 - (t >> 3)] >> (t & 7)) & 1)
-        digits[j] = d
+        digits[j] |= d << shift
         i = j - 1
-    return digits
 
 
 def verify(x, y, digest, r, s):
@@ -184,18 +166,19 @@ def verify(x, y, digest, r, s):
         return False
     e = int.from_bytes(digest, "big") % N
     w = pow(s, N - 2, N)
-    q_odd = _odd_multiples(x, y, 1 << (Q_WINDOW - 1))
-    g_digits, q_digits = _windows(e * w % N, G_WINDOW), _windows(r * w % N, Q_WINDOW)
+    q_odd = _odd_multiples(x, y, 1 << (WINDOW - 1))
+    digits = bytearray(256)  # u1's digits in the low 4 bits, u2's in the high
+    _windows(e * w % N, digits, 0)
+    _windows(r * w % N, digits, 4)
     rx, ry, rz = 0, 1, 0
     for i in range(255, -1, -1):
         if rz:
             rx, ry, rz = _double(rx, ry, rz)
-        d = g_digits[i]
-        if d:
-            rx, ry, rz = _add_affine(rx, ry, rz, *_G_ODD[d >> 1])
-        d = q_digits[i]
-        if d:
-            rx, ry, rz = _add(rx, ry, rz, *q_odd[d >> 1])
+        d = digits[i]
+        if d & 15:
+            rx, ry, rz = _add_affine(rx, ry, rz, *_G_ODD[(d & 15) >> 1])
+        if d >> 4:
+            rx, ry, rz = _add(rx, ry, rz, *q_odd[d >> 5])
     if rz == 0:
         return False
     # x(R) = rx / rz^2 is r or r + N (mod P), compared without an inversion

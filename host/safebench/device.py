@@ -15,6 +15,7 @@ import serial
 
 from . import rpc_codes
 from .errors import (
+    BindingError,
     ConnectionRefused,
     ConnectionReset,
     DeviceError,
@@ -22,12 +23,14 @@ from .errors import (
     NetworkError,
     NetworkTimeout,
     RpcError,
+    SimReplaced,
 )
 
 READY = "ready"
 ERRORS = {rpc_codes.E_NETWORK: NetworkError, rpc_codes.E_CONNECTION_REFUSED: ConnectionRefused,
           rpc_codes.E_CONNECTION_RESET: ConnectionReset, rpc_codes.E_HOST_NOT_FOUND: HostNotFound,
-          rpc_codes.E_NETWORK_TIMEOUT: NetworkTimeout}  # error codes with an exception of their own
+          rpc_codes.E_NETWORK_TIMEOUT: NetworkTimeout, rpc_codes.E_SIM_REPLACED: SimReplaced,
+          rpc_codes.E_BINDING: BindingError}  # error codes with an exception of their own
 log = logging.getLogger(__name__)  # -v: every line to and from the board, at debug level
 
 

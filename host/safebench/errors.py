@@ -77,6 +77,14 @@ class NetworkTimeout(NetworkError):
     """The peer did not connect, answer or take data within the request's timeout."""
 
 
+class SimReplaced(RpcError):
+    """The board refused: the SIM in it is not the one it is bound to (docs/binding.md); `data` names both."""
+
+
+class BindingError(RpcError):
+    """The board's binding record cannot be trusted, or the board refused to be bound again."""
+
+
 class VerificationError(SafebenchError):
     """A signature or certificate did not check out."""
 

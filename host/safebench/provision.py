@@ -61,10 +61,11 @@ def describe(card, path):
             "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string()}
 
 
-def register_device(device, ca_cert, registry, rebind=False):
+def register_device(device, ca_cert, registry, rebind=False, operator=None):
     """Read a SIM's client certificate through its board, check it against the CA, record the device and bind
     it to this board (the board's unique ID, as its readings name it). A SIM bound to another board is a
-    moved SIM: refused, unless `rebind` (`safebench bind`: the operator moved it)."""
+    moved SIM: refused, unless `rebind` (`safebench bind`: the operator moved it). With the `operator`'s
+    binding key the board records its SIM too (binding.bind_board; a board bound to another SIM likewise)."""
     from binascii import unhexlify
 
     from .registry import kid_of
@@ -79,10 +80,16 @@ def register_device(device, ca_cert, registry, rebind=False):
         raise ProvisionError(f"the SIM {iccid} (kid {kid[:16]}...) belongs to board {bound}, and this is board "
                              f"{board or 'that names none'}: a moved SIM. If you moved it, `safebench bind` binds it "
                              "to this board")
+    on_board = None
+    if operator is not None:
+        from .binding import bind_board
+
+        on_board = bind_board(device, operator, move=rebind)
     registry.add(cert_der, iccid)
     if board:
         registry.bind(kid, board)
     registry.save()
     return {"iccid": iccid, "kid": kid, "subject": cert.subject.rfc4514_string(), "board_id": board,
             "bound_before": bound if bound != board else None,
+            "board_binding": on_board and {"state": on_board["state"], "generation": on_board["bound"]["generation"]},
             "fingerprint": cert.fingerprint(cert.signature_hash_algorithm).hex()}

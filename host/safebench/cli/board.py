@@ -69,13 +69,24 @@ def _info(args):
     with Device(port) as dev:
         info = dev.connect()
         info["sim"] = dev.call("sim.info")
+        info["binding"] = dev.call("binding.status")
     return {"port": port, **info}
+
+
+def _binding_line(b):
+    if b["state"] == "bound":
+        return f"binding: bound to SIM {b['bound']['iccid']} (kid {b['bound']['kid'][:16]}...), generation " \
+               f"{b['bound']['generation']}, signed by that SIM"
+    if b["state"] == "unbound":
+        return "binding: none on the board (`safebench provision` makes it)"
+    return f"binding: {b['state']}: {b.get('reason') or 'no SIM in the modem'}"
 
 
 def _say_info(res):
     return [f"{res['board']} on {res['port']}: firmware {res['firmware']}, MicroPython {res['micropython']}, "
             f"{res['mem_free']} bytes free, SIM ICCID {res['sim']['iccid']}",
-            *(f"modem: {w}" for w in res["sim"].get("modem_warnings", ()))]  # set-up commands it refused
+            *(f"modem: {w}" for w in res["sim"].get("modem_warnings", ())),  # set-up commands it refused
+            _binding_line(res["binding"])]
 
 
 # ---- modem ---------------------------------------------------------------------------------------

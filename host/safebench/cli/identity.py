@@ -59,13 +59,15 @@ def _provision_arguments(parser):
 
 
 def _provision(args, rebind=False):
+    from ..binding import operator_key
     from ..provision import register_device
 
     port, _ = target(args)
     ca_cert, registry = ca(args), _registry(args)
     with Device(port) as dev, checked_against(ca_path(args)):
         dev.connect()
-        return {"port": port, **register_device(dev, ca_cert, registry, rebind=rebind)}
+        return {"port": port, **register_device(dev, ca_cert, registry, rebind=rebind,
+                                                operator=operator_key(args.state))}
 
 
 def _bind(args):
@@ -75,7 +77,10 @@ def _bind(args):
 def _say_registered(res):
     board = f", bound to board {res['board_id']}" if res.get("board_id") else ""
     moved = f" (it was bound to board {res['bound_before']})" if res.get("bound_before") else ""
-    return [f"registered SIM {res['iccid']}: {res['subject']}, kid {res['kid'][:16]}...{board}{moved}"]
+    lines = [f"registered SIM {res['iccid']}: {res['subject']}, kid {res['kid'][:16]}...{board}{moved}"]
+    if res.get("board_binding"):
+        lines.append(f"the board keeps the binding, signed by its SIM (generation {res['board_binding']['generation']})")
+    return lines
 
 
 # ---- read | verify -------------------------------------------------------------------------------

@@ -179,6 +179,10 @@ def test_provision_binds_the_sim_to_its_board_and_only_bind_moves_it(run_cli, si
     bound = run_cli("bind", *_on(simulated_board))
     assert bound.returncode == 0 and f"bound to board {registered['board_id']}" in bound.stdout, bound.stderr
     assert "it was bound to board 0123456789ABCDEF" in bound.stdout
+    assert "the board keeps the binding, signed by its SIM" in bound.stdout  # the board's own record too
+    assert registered["board_binding"]["state"] == "bound"
+    info = run_cli("info", *_on(simulated_board))
+    assert f"binding: bound to SIM {registered['iccid']}" in info.stdout, info.stdout
 
 
 # ---- bad input, errors in --json, --version, -v and progress, one command per board ----------------
@@ -255,7 +259,8 @@ def test_a_rejected_certificate_names_the_ca_it_was_checked_against(run_cli, sim
 def test_verbose_logs_the_serial_traffic(run_cli, simulated_board):
     res = run_cli("info", "-v", *_on(simulated_board))
     assert res.returncode == 0, res.stderr
-    assert res.stdout.count("\n") == 1 and "SIM ICCID" in res.stdout  # the log stays on stderr
+    assert res.stdout.count("\n") == 2 and "SIM ICCID" in res.stdout  # the log stays on stderr
+    assert "binding: " in res.stdout.splitlines()[1]
     assert f'safebench.device: {simulated_board["port"]} < b\'{{"jsonrpc": "2.0", "id": 1, "method": "info"' in res.stderr
     assert f"safebench.device: {simulated_board['port']} > b'{{" in res.stderr
 
