@@ -1,4 +1,6 @@
 # The `reading` method of the command protocol (docs/protocol.md): one sensor reading signed by the SIM.
+import sys
+
 from jsonrpc import hex_text
 from sim_session import session
 from utc import epoch_seconds
@@ -18,9 +20,7 @@ def take(dropped=0):
     import board
 
     s = session()
-    import binding
-
-    binding.check(s)  # a SIM other than the bound one signs no reading
+    _check_binding(s)
     iccid, kid = s.identity()
     # The reading's own modules are imported once the SIM session's first-call work (role discovery) is
     # done: not on the heap at its peak.
@@ -39,6 +39,18 @@ def take(dropped=0):
     cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, epoch, seq, board.read_sensor(), t, dropped, here))
     return {"epoch": epoch, "seq": seq, "kid": hex_text(kid), "board": here, "cose": hex_text(cose)}, cose
 
+
+
+def _check_binding(s):
+    """A SIM other than the one the board is bound to signs no reading (binding.check). The check's module is
+    let go again: it need not be on the heap at the reading's peak (64 KB boards)."""
+    import binding
+
+    try:
+        binding.check(s)
+    finally:
+        if "binding_rpc" not in sys.modules:  # which keeps it
+            del sys.modules["binding"]
 
 
 def _seconds(utc):

@@ -5,6 +5,7 @@ import hashlib
 import os
 
 import binding
+import binding_rpc
 import p256
 import service
 import sim_session
@@ -60,7 +61,7 @@ def _owner(d=OPERATOR):
 
 
 def _authorization(d, iccid, kid, generation):
-    r, s = sign_digest(d, hashlib.sha256(binding.authorization_text(BOARD, iccid, kid, generation)).digest())
+    r, s = sign_digest(d, hashlib.sha256(binding_rpc.authorization_text(BOARD, iccid, kid, generation)).digest())
     return (r.to_bytes(32, "big") + s.to_bytes(32, "big")).hex()
 
 
@@ -83,9 +84,9 @@ def test_unbound_board_signs_and_first_binding_names_the_operator():
     _fresh()
     s = _insert(0x51)
     binding.check(s)  # no record: nothing to refuse
-    assert binding.status()["state"] == "unbound"
-    _refused(RpcError, "operator key", lambda: binding.bind())
-    res = binding.bind(owner=_owner())
+    assert binding_rpc.status()["state"] == "unbound"
+    _refused(RpcError, "operator key", lambda: binding_rpc.bind())
+    res = binding_rpc.bind(owner=_owner())
     assert res["state"] == "bound" and res["bound"]["generation"] == 1 and res["bound"]["board"] == BOARD
     _insert(0x51)
     binding.check(sim_session._session)  # after a reset, the same SIM: its own record verifies
@@ -95,17 +96,17 @@ def test_unbound_board_signs_and_first_binding_names_the_operator():
 def test_another_sim_is_refused_until_the_operator_moves_the_board():
     _fresh()
     _insert(0x51)
-    binding.bind(owner=_owner())
+    binding_rpc.bind(owner=_owner())
     s = _insert(0x52, "8988211000000000002", b"certificate two")
     _refused(binding.SimReplaced, "SIM replaced", lambda: binding.check(s))
-    assert binding.status()["state"] == "sim-replaced"
-    kid = binding.status()["sim"]["kid"]
+    assert binding_rpc.status()["state"] == "sim-replaced"
+    kid = binding_rpc.status()["sim"]["kid"]
     # a bound board takes no new operator key; nor the authorization of another operator, nor an old one
-    _refused(binding.BindingError, "authorization", lambda: binding.bind(owner=_owner()))
+    _refused(binding.BindingError, "authorization", lambda: binding_rpc.bind(owner=_owner()))
     for d, generation in ((OTHER_OPERATOR, 2), (OPERATOR, 1)):
         auth = _authorization(d, "8988211000000000002", kid, generation)
-        _refused(binding.BindingError, "operator key", lambda a=auth: binding.bind(authorization=a))
-    res = binding.bind(authorization=_authorization(OPERATOR, "8988211000000000002", kid, 2))
+        _refused(binding.BindingError, "operator key", lambda a=auth: binding_rpc.bind(authorization=a))
+    res = binding_rpc.bind(authorization=_authorization(OPERATOR, "8988211000000000002", kid, 2))
     assert res["state"] == "bound" and res["bound"]["generation"] == 2
     binding.check(s)
     _refused(binding.SimReplaced, "SIM replaced", lambda: binding.check(_insert(0x51)))  # the first one: no more
@@ -115,7 +116,7 @@ def test_another_sim_is_refused_until_the_operator_moves_the_board():
 def test_a_changed_record_or_a_copied_certificate_is_not_trusted():
     _fresh()
     _insert(0x51)
-    binding.bind(owner=_owner())
+    binding_rpc.bind(owner=_owner())
     with open(binding.FILE) as f:
         text = f.read()
     with open(binding.FILE, "w") as f:
@@ -130,5 +131,5 @@ def test_a_changed_record_or_a_copied_certificate_is_not_trusted():
         f.write(text[:40])
     s = _insert(0x51)
     _refused(binding.BindingError, "unreadable", lambda: binding.check(s))
-    assert binding.status()["state"] == "untrusted"
+    assert binding_rpc.status()["state"] == "untrusted"
     _fresh()

@@ -266,6 +266,12 @@ def _verdict(cose, registry, ca, accepted, now, chained, signed) -> Verdict:
                                        f"reading was taken on {'board ' + v.board if v.board else 'a board it does not name'}"
                                        ": `safebench bind` there if the move was yours")
         return v
+    if not bound and v.board and registry.bound_to(v.board):
+        others = registry.bound_to(v.board)
+        v.code, v.reason = MOVED_SIM, (f"another SIM in board {v.board}: it is bound to the SIM of kid "
+                                       f"{min(others)[:16]}..., and this reading is signed by kid {v.kid[:16]}..., "
+                                       "bound to no board: `safebench bind` there if the SIM is yours")
+        return v
     last = accepted.get(v.kid, (0, 0)) if accepted is not None else (0, 0)
     if (v.epoch, v.seq) <= last:
         v.code, v.reason = REPLAYED, _not_newer(v, last)

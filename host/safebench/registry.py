@@ -31,6 +31,7 @@ class Registry:
         self.db = db
         self.devices = db.devices()
         self._read_at = time.monotonic()
+        self._boards = None  # board ID -> the kids bound to it, made when first asked
 
     @classmethod
     def of_state(cls, state, url=None):
@@ -63,6 +64,7 @@ class Registry:
             moved = {kid: d for kid, d in self.devices.items() if d.get("moved")}  # not saved yet: kept
             self.devices = {**self.db.devices(), **moved}
             self._read_at = time.monotonic()
+            self._boards = None
 
     def add(self, cert_der: bytes, iccid: str) -> str:
         """Register (again) the device with this certificate; what was accepted from it stays accepted."""
@@ -73,6 +75,7 @@ class Registry:
         if had.get("moved"):  # a window moved here and not saved yet stays
             fresh.update(epoch=had["epoch"], last_seq=had["last_seq"], moved=True)
         self.devices[kid] = fresh
+        self._boards = None
         return kid
 
     def bind(self, kid: str, board_id: str | None):
@@ -81,6 +84,16 @@ class Registry:
         self.db.bind(kid, board_id)
         if kid in self.devices:
             self.devices[kid]["board_id"] = board_id
+        self._boards = None
+
+    def bound_to(self, board_id: str) -> set:
+        """The kids whose SIMs are bound to the board `board_id`."""
+        if self._boards is None:
+            self._boards = {}
+            for kid, d in self.devices.items():
+                if d.get("board_id"):
+                    self._boards.setdefault(d["board_id"], set()).add(kid)
+        return self._boards.get(board_id, set())
 
     def revoke(self, kid: str) -> bool:
         done = self.db.revoke(kid)

@@ -77,3 +77,9 @@ def test_a_bound_identity_verifies_only_from_its_board(reading_device):
     moved, unnamed = verdict(4, "0A0B"), verdict(5, None)
     assert moved.code == unnamed.code == MOVED_SIM and "0A0B" in moved.reason and "does not name" in unnamed.reason
     assert verdict(6, "e660").code == MALFORMED  # the board's ID is upper-case hex, as the firmware writes it
+    registry.bind(reading_device.kid.hex(), None)
+    other = registry.add(b"the certificate of another SIM", "8988211000000000002")
+    registry.bind(other, "E6605838832B2C2E")  # that board's SIM is another
+    flagged = verdict(7, "E6605838832B2C2E")
+    assert flagged.code == MOVED_SIM and "another SIM in board E6605838832B2C2E" in flagged.reason, flagged.reason
+    assert verdict(8, "0A0B").code == VERIFIED  # an unbound identity from a board no SIM is bound to
