@@ -61,7 +61,9 @@ def _crls(path):
 
 
 def _serial(device):
-    return f"{x509.load_der_x509_certificate(device.cert_der).serial_number:X}"
+    """The serial as OpenSSL prints it: whole bytes in hex, so a leading zero when the top nibble is 0."""
+    digits = f"{x509.load_der_x509_certificate(device.cert_der).serial_number:X}"
+    return digits.zfill(len(digits) + len(digits) % 2)
 
 
 @pytest.mark.timeout(180)
