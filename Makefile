@@ -47,7 +47,8 @@ test: lint peers rp2040js
 EMU_IMAGES ?= 1.28.0 1.22.0
 HIL_CORE = hil_tests/test_board.py hil_tests/test_sign.py hil_tests/test_sim_operations.py hil_tests/test_readings.py \
   hil_tests/test_protocol_errors.py
-HIL_SHARE_1.28.0 = hil_tests/test_tls.py hil_tests/test_faults.py hil_tests/test_card_profiles.py hil_tests/test_small_heap.py
+HIL_SHARE_1.28.0 = hil_tests/test_tls.py hil_tests/test_faults.py hil_tests/test_card_profiles.py hil_tests/test_small_heap.py \
+  hil_tests/test_enrolment.py
 HIL_SHARE_1.22.0 = hil_tests/test_modem_dialects.py hil_tests/test_operator_profile.py hil_tests/test_sim_binding.py \
   hil_tests/test_mqtt.py
 emu_tests = $(if $(filter 1,$(words $(EMU_IMAGES))),hil_tests,$(HIL_CORE) $(HIL_SHARE_$(1)))

@@ -33,6 +33,11 @@ class BoardFiles:
         assert res.returncode == 0, res.stderr
         return ast.literal_eval(res.stdout.strip())
 
+    def flip(self, name, offset):
+        """Flip one bit of the file's byte at `offset`: a flash cell gone bad, or someone editing it."""
+        self._exec(f"f = open({name!r}, 'rb'); d = bytearray(f.read()); f.close(); d[{offset}] ^= 1\n"
+                   f"f = open({name!r}, 'wb'); f.write(d); f.close()")
+
     def remove(self, prefix):
         self._exec(f"import os\nfor n in os.listdir():\n if n.startswith({prefix!r}): os.remove(n)")
 

@@ -10,7 +10,8 @@ _KEY_AGREEMENT = const(0x04)
 _READ = const(0x01)  # tag 60, access conditions
 _UPDATE = const(0x02)
 _VOLATILE = const(0x14)  # tag 4B, key type
-_P256 = (0x13, _VOLATILE)  # persistent, volatile
+_PERSISTENT = const(0x13)
+_P256 = (_PERSISTENT, _VOLATILE)
 _X509 = const(0x02)  # tag 21, file usage
 _SW_CHANNEL_CLOSED = const(0x6881)  # the session reopens the channel and asks again: never swallowed here
 # An uncompressed P-256 key as a DER BIT STRING (03 42 00 04 X Y): in a certificate, its subjectPublicKeyInfo.
@@ -94,13 +95,27 @@ def discover(card, files, given):
             cert = certs[0]
 
     others = [r for r in certs if r is not cert and _is(r, 0x21, (_X509,))]
-    ephemeral = [p for p in privates if p is not key and _allows(p, 0x61, _KEY_GENERATION | _KEY_AGREEMENT)
-                 and _is(p, 0x4B, _P256) and _half(p, publics)]
+    # A factory card's operational key (docs/enrolment.md): persistent, for signatures, made on the card at
+    # enrolment, and not the key of the certificate the card holds (the bootstrap one). Never an ECDHE key: a
+    # handshake would overwrite it (the Thales MVP card's keys can agree keys too). The secret: the one that
+    # seals the board's state in flash (flash_seal.py). One loop, no comprehension: the search's code is the
+    # first reading's heap peak.
+    enrolment = secret = None
+    for r in objects:
+        if r["kind"] == "secret_key":
+            if secret is None and _filled(r):
+                secret = r
+        elif (enrolment is None and r["kind"] == "private_key" and r is not key and _is(r, 0x4B, (_PERSISTENT,))
+              and _allows(r, 0x61, _SIGNATURE | _KEY_GENERATION) and _half(r, publics)):
+            enrolment = r
+    ephemeral = [p for p in privates if p is not key and p is not enrolment
+                 and _allows(p, 0x61, _KEY_GENERATION | _KEY_AGREEMENT) and _is(p, 0x4B, _P256) and _half(p, publics)]
     ephemeral = [p for p in ephemeral if _is(p, 0x4B, (_VOLATILE,))] + ephemeral
     halves = [_half(p, publics) for p in privates]
     peers = [q for q in publics if not any(h is q for h in halves) and _allows(q, 0x60, _UPDATE)
              and _allows(q, 0x61, _KEY_AGREEMENT) and _is(q, 0x4B, _P256)]
-    return {"signing_key": _id(key), "signing_public_key": _id(public), "client_cert": _id(cert),
+    return {"signing_key": _id(key), "signing_public_key": _id(public), "client_cert": _id(cert), "secret": _id(secret),
+            "enrolment_key": _id(enrolment), "enrolment_public_key": _id(enrolment and _half(enrolment, publics)),
             "ca_cert": _id(others[0]) if len(others) == 1 else None,
             "ephemeral_key": _id(ephemeral[0] if ephemeral else None), "peer_key": _id(peers[0] if peers else None)}
 

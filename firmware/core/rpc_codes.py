@@ -17,6 +17,8 @@ E_MQTT = -32008  # MQTTError: the MQTT broker refused or broke the session (data
 E_NOT_CONNECTED = -32009  # the method needs the board's MQTT session, and none is open (mqtt.connect first)
 E_SIM_REPLACED = -32010  # SimReplaced: the SIM in the board is not the one it is bound to (docs/binding.md)
 E_BINDING = -32011  # BindingError: the binding record cannot be trusted, or a binding was refused
+E_STORE = -32012  # StoreError: the enrolled identity in flash does not check with the SIM (docs/enrolment.md)
+E_ENROLMENT = -32013  # EnrolmentError: the EST server refused the enrolment or answered what it may not
 # TCP connections (core/tcp.py, whichever transport carries them), from -32020 on:
 E_NETWORK = -32020  # NetworkError: a TCP connection failed (no route, no data connection, a modem socket error)
 E_CONNECTION_REFUSED = -32021  # ConnectionRefused: the peer refused the connection

@@ -13,6 +13,8 @@ VERSION = "0.3.0"
 
 METHODS = {
     "info": ("core", "service", "info"),
+    "identity": ("core", "identity_rpc", "identity"),
+    "enroll": ("enrolment", "enrolment_rpc", "enroll"),
     "sim.info": ("core", "sim_rpc", "sim_info"),
     "sim.roles": ("core", "sim_rpc", "sim_roles"),
     "sim.read_file": ("core", "sim_rpc", "sim_read_file"),

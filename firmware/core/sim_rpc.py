@@ -4,7 +4,7 @@ from apdu import CardError
 from jsonrpc import RpcError, hex_param, hex_text
 from rpc_codes import INVALID_PARAMS
 from sim_session import session
-from simroles import NAMES, NoRoleError
+from simroles import NAMES, OPTIONAL, NoRoleError
 
 # What sim.sign signs before the message. A reading's COSE Sig_structure starts 84 6A "Signature1", a TLS 1.3
 # CertificateVerify 64 spaces: no message behind this prefix is either (docs/protocol.md, sim.sign).
@@ -56,7 +56,7 @@ def sim_info(objects=True):
 def sim_roles():
     """Which container does what on this SIM (found on the card, or as sim.json says), and what sim.json said."""
     roles = session().roles
-    return {"roles": {name: _name(roles.get(name)) for name in NAMES}, "declared": list(roles.declared)}
+    return {"roles": {name: _name(roles.get(name)) for name in NAMES + OPTIONAL}, "declared": list(roles.declared)}
 
 
 def sim_read_file(file=None):

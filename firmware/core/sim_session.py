@@ -2,6 +2,8 @@
 # requests, with the recovery a modem and card need (channel lost, SIM busy, modem rebooted).
 #
 # Made on the first SIM request (`session()`), so a board with no modem still boots and answers `info`.
+import os
+import sys
 import time
 
 import modems
@@ -10,6 +12,7 @@ from apdu import CardError, Csim, close_stale_channels
 from atchannel import ATChannel, CMEError
 from iotsafe import IoTSafe
 
+ENROLLED_FILE = "identity.bin"  # enrolled_identity.FILE (not imported for the name: it is the file's own reader)
 _SW_CHANNEL_CLOSED = 0x6881
 _CME_SIM_BUSY = 14
 BUSY_RETRY_MS = 3000
@@ -54,19 +57,34 @@ class SimSession:
     @property
     def roles(self):
         """What each container of this SIM is for (simroles.Roles): sim.json's, the rest found on the card once
-        per boot (the search's files stay in the cache), and again when the SIM may have changed."""
+        per boot (the search's files stay in the cache), and again when the SIM may have changed. Once the SIM
+        is enrolled (enrolled_identity.py, `roles.enrolled`) the key it made signs, under the certificate kept in
+        flash. Small on purpose: this module is on the heap when the first reading's search peaks."""
+        self.at.drain()  # as in iccid()
         if self._roles is None:
-            self._roles = self.applet(lambda c: simroles.find(c, self._files))
+            roles = self.applet(lambda c: simroles.find(c, self._files))
+            if ENROLLED_FILE in os.listdir():  # else never enrolled: the store's code stays off the heap
+                import enrolled_identity
+
+                try:
+                    enrolled_identity.apply(self, roles)
+                finally:
+                    del sys.modules["enrolled_identity"]  # read once per SIM session
+            self._roles = roles
         return self._roles
 
+    def certificate(self):
+        """The certificate the device signs under now: the enrolled one, else the card's client certificate."""
+        roles = self.roles
+        return roles.enrolled["cert"] if roles.enrolled else self.file(roles["client_cert"])
+
     def identity(self):
-        """(ICCID, kid) of the SIM; kid = SHA-256 of its client certificate. Read once per boot."""
+        """(ICCID, kid) of the SIM; kid = SHA-256 of the certificate it signs under. Read once per boot."""
         self.at.drain()  # as in iccid()
         if self._identity is None:
             import hashlib
 
-            cert = self.file(self.roles["client_cert"])
-            self._identity = (self.iccid(), hashlib.sha256(cert).digest())
+            self._identity = (self.iccid(), hashlib.sha256(self.certificate()).digest())
         return self._identity
 
     def _urc(self, line):

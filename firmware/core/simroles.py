@@ -10,9 +10,14 @@ from apdu import CardError
 from rpc_codes import E_NO_ROLE
 
 NAMES = ("signing_key", "signing_public_key", "client_cert", "ca_cert", "ephemeral_key", "peer_key")
+# Found too, but a sim.json that names NAMES need not name these: a factory SIM's empty key container, made at
+# enrolment (docs/enrolment.md; a card not in factory state has none), and the secret the board's state in
+# flash is sealed with (flash_seal.py).
+OPTIONAL = ("enrolment_key", "enrolment_public_key", "secret")
 # The common Thales / wolfSSL layout (§7.3): what a card without an object list is taken to hold.
 GENERIC = {"signing_key": b"\x01", "signing_public_key": b"\x01", "client_cert": b"\x02", "ca_cert": b"\x03",
            "ephemeral_key": b"\x04", "peer_key": b"\x05"}
+_IDENTITY = ("signing_key", "signing_public_key", "client_cert")  # what an enrolled identity replaces
 _NO_OBJECT_LIST = (0x6D00, 0x6A81, 0x6A86)  # instruction, function or P1-P2 not supported
 
 
@@ -32,8 +37,15 @@ class Roles:
     def __init__(self, ids, declared=()):
         self.ids = ids
         self.declared = declared
+        # Per SIM session, with the roles: the identity it was enrolled with (enrolled_identity.apply), or the
+        # StoreError of one it did not vouch for; the key of the board's state in flash (flash_seal.key, False:
+        # not derived yet).
+        self.enrolled = self.unusable = None
+        self.seal_key = False
 
     def __getitem__(self, name):
+        if self.unusable is not None and name in _IDENTITY:
+            raise self.unusable  # never the bootstrap key in its place
         ref = self.ids.get(name)
         if ref is None:
             raise NoRoleError(name)

@@ -40,6 +40,7 @@ class _Session:
         from x509 import Certificate, common_name
 
         s = session()
+        renewal = _renew_if_due(s)
         keys = sim_keys(s)
         self.client_id = common_name(Certificate(keys.certificate()).subject)
         self.topic = _TOPIC % self.client_id
@@ -56,7 +57,10 @@ class _Session:
                 raise  # the broker's own CONNACK refusal says why; a MemoryError, say, is no answer of the broker's
             raise failed(e, REFUSED_CERTIFICATE % e) from None  # closed before a CONNACK: our certificate, most likely
         self.connects += 1
-        return {"session_present": present, "connect_ms": time.ticks_diff(time.ticks_ms(), t0)}
+        res = {"session_present": present, "connect_ms": time.ticks_diff(time.ticks_ms(), t0)}
+        if renewal:
+            res["renewal"] = renewal
+        return res
 
     def drop(self):
         """Close the TLS session and its socket, whatever state they are in."""
@@ -71,6 +75,16 @@ class _Session:
         info = self.conn.info
         return {"topic": self.topic, "client_id": self.client_id, "keepalive": self.client.keepalive,
                 "version": info["version"], "cipher": info.get("cipher"), "server_subject": info.get("server_subject")}
+
+
+def _renew_if_due(s):
+    """The enrolment feature's renewal (enrolment_rpc.renew_if_due) before the device goes online; None on a board
+    without that feature."""
+    try:
+        from enrolment_rpc import renew_if_due
+    except ImportError:
+        return None
+    return renew_if_due(s)
 
 
 def mqtt_connect(host, port, keepalive=60, **tls_params):
@@ -118,8 +132,16 @@ def _flush(s, box, mine=None):
     out = {"sent": 0, "queued": 0, "reconnects": 0}
     if mine is not None:
         out["published"] = False
+    from outbox import Tampered
+
     for name in box.names():
-        topic, cose = box.read(name)  # "": the device's own topic, s.topic once _send has the session open
+        try:
+            topic, cose = box.read(name)  # "": the device's own topic, s.topic once _send has the session open
+        except Tampered as e:
+            box.drop(name)
+            out["tampered"] = out.get("tampered", 0) + 1
+            out["warning"] = str(e)
+            continue
         try:
             packet_id, reason = _send(s, topic, cose, out)
         except _LinkDown as e:
@@ -183,9 +205,12 @@ def _back_off(s):
 
 
 def _outbox():
+    import flash_seal
     from outbox import Outbox
+    from sim_session import session
 
-    return Outbox()
+    s = session()
+    return Outbox(seal=lambda: flash_seal.key(s))
 
 
 def _broke(e):

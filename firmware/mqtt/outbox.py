@@ -6,8 +6,13 @@
 # reading's (epoch, seq), zero-padded, so names sort in the order the readings were taken, and holds its
 # topic and its COSE_Sign1. The outbox is bounded: when it is full the oldest reading goes, and the count of
 # readings dropped travels in the next reading taken (`dropped`), so a drop is never silent.
+#
+# With a seal key (flash_seal.py: derived by the SIM) each file ends in a tag of its name and content: a file
+# whose tag fails was changed, or is another SIM's; `read` says so (Tampered) and the sender drops it, counted
+# like a reading the full outbox let go.
 import os
 
+from flash_seal import TAG, tag
 from micropython import const
 
 FOLDER = "outbox.d"  # a name no import takes for a package (a folder "outbox" would hide this module)
@@ -23,9 +28,14 @@ def _exists(path):
         return False
 
 
+class Tampered(Exception):
+    """A queued reading failed its seal: never sent."""
+
+
 class Outbox:
-    def __init__(self, folder=FOLDER, limit=LIMIT):
-        self.folder, self.limit = folder, limit
+    def __init__(self, folder=FOLDER, limit=LIMIT, seal=None):
+        """`seal`: () -> the seal key (flash_seal.key), or None: files as they are."""
+        self.folder, self.limit, self._seal = folder, limit, seal
         if not _exists(folder):
             os.mkdir(folder)
         for name in os.listdir(folder):
@@ -61,22 +71,33 @@ class Outbox:
         queued: a reset in between has the next reading tell of them again, never none)."""
         queued = self.names()
         while len(queued) >= self.limit:
-            os.remove(self._path(queued.pop(0)))
-            self.dropped += 1
-            self._write(_DROPPED, b"%d" % self.dropped)
+            self.drop(queued.pop(0))
         name = "%010d-%010d.cose" % (epoch, seq)
-        self._write(name, topic.encode() + b"\n" + cose)
+        data = topic.encode() + b"\n" + cose
+        key = self._seal() if self._seal else None
+        self._write(name, data + tag(key, name.encode(), data) if key else data)
         if reported:
             self.dropped -= reported
             self._write(_DROPPED, b"%d" % self.dropped)
         return name
 
     def read(self, name):
-        """(topic, COSE_Sign1) of a queued reading."""
+        """(topic, COSE_Sign1) of a queued reading; Tampered if it fails its seal."""
         with open(self._path(name), "rb") as f:
             data = f.read()
+        key = self._seal() if self._seal else None
+        if key:
+            data, sealed = data[:-TAG], data[-TAG:]
+            if sealed != tag(key, name.encode(), data):
+                raise Tampered("queued reading %s failed its seal (changed, or another SIM's): dropped" % name[:-5])
         i = data.index(b"\n")
         return data[:i].decode(), data[i + 1:]
+
+    def drop(self, name):
+        """Remove a reading that is never to be sent, counted as dropped (the next reading tells of it)."""
+        os.remove(self._path(name))
+        self.dropped += 1
+        self._write(_DROPPED, b"%d" % self.dropped)
 
     def remove(self, name):
         os.remove(self._path(name))

@@ -5,8 +5,6 @@ from jsonrpc import hex_text
 from sim_session import session
 from utc import epoch_seconds
 
-_counter = None
-
 
 def reading():
     """One sensor reading signed by the SIM as COSE_Sign1 over SenML-CBOR, numbered (epoch, seq) never twice."""
@@ -16,29 +14,28 @@ def reading():
 def take(dropped=0):
     """(`reading`'s answer, the COSE_Sign1 bytes), for the board's own use too: `dropped` tells of readings
     its outbox let go."""
-    global _counter
     import board
 
     s = session()
+    iccid, kid = s.identity()  # first: role discovery, the first call's peak, without the binding check's module
     _check_binding(s)
-    iccid, kid = s.identity()
-    # The reading's own modules are imported once the SIM session's first-call work (role discovery) is
-    # done: not on the heap at its peak.
+    from seqcounter import board_number
+
+    epoch, seq, warning = board_number(s, lambda: _seconds(s.modem.network_time()))
+    # The reading's own modules are imported once the SIM session's first-call work (role discovery, the
+    # seal's key) is done: not on the heap at its peak.
     from reading import signed_reading
 
-    if _counter is None:
-        from seqcounter import SeqCounter
-
-        _counter = SeqCounter()
-    epoch, seq = _counter.next(lambda: _seconds(s.modem.network_time()))
     t = _seconds(s.modem.network_time())
     key = s.roles["signing_key"]
     from service import board_id
 
     here = board_id()
     cose = s.applet(lambda c: signed_reading(c, key, kid, iccid, epoch, seq, board.read_sensor(), t, dropped, here))
-    return {"epoch": epoch, "seq": seq, "kid": hex_text(kid), "board": here, "cose": hex_text(cose)}, cose
-
+    r = {"epoch": epoch, "seq": seq, "kid": hex_text(kid), "board": here, "cose": hex_text(cose)}
+    if warning:
+        r["warning"] = warning
+    return r, cose
 
 
 def _check_binding(s):

@@ -55,3 +55,34 @@ def test_a_topic_may_hold_any_byte_but_a_newline():
     box = _fresh()
     box.add(1, 1, "safebench/8988 01/readings", b"\n\x00binary\n")
     assert box.read(box.names()[0]) == ("safebench/8988 01/readings", b"\n\x00binary\n")
+
+
+def test_a_sealed_reading_changed_in_flash_is_dropped_never_read():
+    from outbox import Tampered
+
+    box = _fresh()
+    box._seal = lambda: b"k" * 32
+    box.add(1700000000, 1, "t/a", b"\xd2one")
+    box.add(1700000000, 2, "t/a", b"\xd2two")
+    first, second = box.names()
+    assert box.read(first) == ("t/a", b"\xd2one")
+    path = _DIR + "/" + second
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    data[5] ^= 1
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        box.read(second)
+        raise AssertionError("a changed reading was read")
+    except Tampered as e:
+        assert "failed its seal" in str(e)
+    box.drop(second)
+    assert box.names() == [first] and box.dropped == 1  # the next reading tells of it
+    renamed = _DIR + "/0000000009-0000000009.cose"
+    os.rename(_DIR + "/" + first, renamed)  # a tag covers the name too: no reading passes for another
+    try:
+        box.read("0000000009-0000000009.cose")
+        raise AssertionError("a renamed reading was read")
+    except Tampered:
+        pass

@@ -99,3 +99,35 @@ def test_slot_of_another_format_is_no_count():
         f.write(struct.pack(">IIH", 9, 9 ^ 0xFFFFFFFF, 0))
     assert _counter().next(Clock()) == (START, 1)  # a new epoch, not a number of the old count
     _clean()
+
+
+def _sealed(key=b"k" * 32):
+    return SeqCounter(PATH, sleep_ms=lambda ms: None, seal=lambda: key)
+
+
+def _flip(path, offset):
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    data[offset] ^= 1
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def test_a_sealed_slot_changed_in_flash_starts_a_new_epoch_and_says_so():
+    _clean()
+    c, clock = _sealed(), Clock()
+    assert [c.next(clock) for _ in range(3)] == [(START, 1), (START, 2), (START, 3)]
+    assert _sealed().next(clock) == (START, 4) and _sealed().warning is None  # the seal holds across a restart
+    _flip(PATH + ".a", 7)  # the value of the newer slot: seq 5 would come back as another number
+    again = _sealed()
+    assert again.warning is not None and "failed its seal" in again.warning
+    epoch, seq = again.next(clock)
+    assert epoch > START and seq == 1  # never a number handed out before, whatever the other slot says
+
+
+def test_another_sims_seal_is_not_this_ones():
+    _clean()
+    clock = Clock()
+    _sealed(b"a" * 32).next(clock)
+    other = _sealed(b"b" * 32)
+    assert other.warning is not None and other.next(clock)[0] > START

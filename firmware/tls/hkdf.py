@@ -1,29 +1,9 @@
-# HMAC-SHA256 and HKDF (RFC 2104, RFC 5869) with the TLS 1.3 labels (RFC 8446 section 7.1).
-#
-# Built on the native hashlib.sha256; the pads are XORed as 512-bit integers, which is much faster
-# in MicroPython than a byte loop. Everything returns bytes of the hash length unless told otherwise.
-import hashlib
+# HKDF (RFC 5869) with the TLS 1.3 labels (RFC 8446 section 7.1), on core's HMAC-SHA256 (hmac_sha256.py).
+# Everything returns bytes of the hash length unless told otherwise.
+
+from hmac_sha256 import hmac_sha256
 
 HASH_LEN = 32
-_IPAD = int.from_bytes(b"\x36" * 64, "big")
-_OPAD = int.from_bytes(b"\x5c" * 64, "big")
-
-
-def _block_key(key):
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    return int.from_bytes(bytes(key) + bytes(64 - len(key)), "big")
-
-
-def hmac_sha256(key, *parts):
-    """HMAC-SHA256 of the concatenation of `parts` (bytes-like), so callers need not join them."""
-    k = _block_key(key)
-    inner = hashlib.sha256((k ^ _IPAD).to_bytes(64, "big"))
-    for p in parts:
-        inner.update(p)
-    outer = hashlib.sha256((k ^ _OPAD).to_bytes(64, "big"))
-    outer.update(inner.digest())
-    return outer.digest()
 
 
 def extract(salt, ikm):

@@ -5,8 +5,9 @@ from simroles import GENERIC
 
 
 class SimKeys:
-    def __init__(self, card, clock=None, roles=GENERIC, read_file=None, spare=None):
+    def __init__(self, card, clock=None, roles=GENERIC, read_file=None, spare=None, cert=None):
         self.card = card  # an open iotsafe.IoTSafe
+        self.cert = cert  # the client certificate (DER) where it is not the card's client_cert file
         self.spare = spare  # holds `ephemeral_point` between handshakes (the SIM session), or None: none kept
         self.clock = clock  # () -> (y, m, d, hh, mm, ss) UTC, or None when the network time is unknown
         self.roles = roles
@@ -15,7 +16,7 @@ class SimKeys:
         self.made_ahead = False  # whether ephemeral() handed out the pair made after the previous handshake
 
     def certificate(self):
-        return self.read_file(self.roles["client_cert"])
+        return self.cert if self.cert is not None else self.read_file(self.roles["client_cert"])
 
     def trust_anchor(self):
         return self.read_file(self.roles["ca_cert"])

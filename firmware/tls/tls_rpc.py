@@ -47,7 +47,7 @@ def sim_keys(s):
     before the TLS client's modules are loaded, so the two never share the heap."""
     from simkeys import SimKeys
 
-    return SimKeys(s.card(), s.modem.network_time, s.roles, s.file, s)
+    return SimKeys(s.card(), s.modem.network_time, s.roles, s.file, s, s.certificate())
 
 
 def unload(loaded):

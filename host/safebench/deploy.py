@@ -85,7 +85,7 @@ CORE = "core"  # the feature every image has: main.py serves the protocol from i
 
 
 def features():
-    """The firmware's features: its folders with a manifest.py (core, mqtt, readings, tls)."""
+    """The firmware's features: its folders with a manifest.py (core, enrolment, mqtt, readings, tls)."""
     return sorted(p.parent.name for p in FIRMWARE_DIR.glob("*/manifest.py"))
 
 

@@ -16,6 +16,7 @@ import serial
 from . import rpc_codes
 from .errors import (
     BindingError,
+    BoardEnrolmentError,
     ConnectionRefused,
     ConnectionReset,
     DeviceError,
@@ -24,13 +25,15 @@ from .errors import (
     NetworkTimeout,
     RpcError,
     SimReplaced,
+    StoreError,
 )
 
 READY = "ready"
 ERRORS = {rpc_codes.E_NETWORK: NetworkError, rpc_codes.E_CONNECTION_REFUSED: ConnectionRefused,
           rpc_codes.E_CONNECTION_RESET: ConnectionReset, rpc_codes.E_HOST_NOT_FOUND: HostNotFound,
           rpc_codes.E_NETWORK_TIMEOUT: NetworkTimeout, rpc_codes.E_SIM_REPLACED: SimReplaced,
-          rpc_codes.E_BINDING: BindingError}  # error codes with an exception of their own
+          rpc_codes.E_BINDING: BindingError, rpc_codes.E_STORE: StoreError,
+          rpc_codes.E_ENROLMENT: BoardEnrolmentError}  # error codes with an exception of their own
 log = logging.getLogger(__name__)  # -v: every line to and from the board, at debug level
 
 

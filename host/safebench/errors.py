@@ -136,3 +136,11 @@ class HsmError(SafebenchError):
 
 class EnrolmentError(SafebenchError):
     """An EST enrolment was refused or failed (by the server, or on the way to it)."""
+
+
+class StoreError(RpcError):
+    """The board's enrolled identity in flash does not check with its SIM: changed, damaged, or another SIM's."""
+
+
+class BoardEnrolmentError(RpcError, EnrolmentError):
+    """The board's enrolment was refused by the EST server, or its answer was not what EST allows."""

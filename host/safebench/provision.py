@@ -3,6 +3,8 @@
 A simulated card is made from a card profile (``safebench_simulator/profiles``); its roles say which
 containers hold the signing key, the client certificate and the CA certificate, so any profile
 can be personalised. The private key never leaves the card image: only its public key comes here.
+A factory card (``factory=True``) is personalised with its bootstrap identity only: its certificate is
+the manufacturer CA's for the bootstrap key, and the operational key waits, empty, for enrolment.
 """
 
 from pathlib import Path
@@ -15,16 +17,17 @@ from .errors import ProvisionError
 from .pki import CertificateAuthority
 
 
-def new_sim_card(path, ca_dir=None, profile="generic", ca=None):
+def new_sim_card(path, ca_dir=None, profile="generic", ca=None, factory=False):
     """A new simulated card image at `path`: fresh keys, a certificate from `ca` (or the CA in `ca_dir`).
 
-    The CA certificate goes into the card's CA-certificate file when its profile has one.
+    The CA certificate goes into the card's CA-certificate file when its profile has one. `factory`: the card
+    as it ships before enrolment (Card.new's): the certificate is the bootstrap key's, in the bootstrap file.
     """
     from safebench_simulator.card import Card
 
     if ca is None and ca_dir is None:
         raise ProvisionError("no CA: give a CertificateAuthority or the folder of one")
-    card = Card.new(profile)  # first: a bad profile leaves nothing behind
+    card = Card.new(profile, factory=factory)  # first: a bad profile leaves nothing behind
     signing_key, client_cert = card.role("signing_key"), card.role("client_cert")
     if signing_key is None or client_cert is None:
         raise ProvisionError(f"profile {card.profile['name']!r} has no signing key or client certificate")
@@ -38,25 +41,30 @@ def new_sim_card(path, ca_dir=None, profile="generic", ca=None):
     return card
 
 
-def card_new(out, state, profile="generic", ca_cert=None, ca_key=None):
-    """`safebench card new`: a personalised card image at `out` (never overwritten); returns what it holds."""
+def card_new(out, state, profile="generic", ca_cert=None, ca_key=None, factory=False):
+    """`safebench card new [--factory]`: a personalised card image at `out` (never overwritten); returns what
+    it holds."""
     out = Path(out)
     if out.exists():
         raise ProvisionError(f"{out} exists: give another --out or remove it first")
     if (ca_cert is None) != (ca_key is None):
         raise ProvisionError("--ca-cert and --ca-key go together")
     ca = CertificateAuthority.load(ca_cert, ca_key) if ca_cert else None
-    card = new_sim_card(out, Path(state) / "ca", profile=profile, ca=ca)
+    card = new_sim_card(out, Path(state) / "ca", profile=profile, ca=ca, factory=factory)
     return describe(card, out)
 
 
 def describe(card, path):
-    """The identity, layout and certificate of a personalised card, as plain data."""
+    """The identity, layout and certificate of a personalised card, as plain data. On a factory card (its
+    enrolment key still empty) the signing key and certificate are the bootstrap ones."""
+    from safebench_simulator.card import ROLES
+
     cert = x509.load_der_x509_certificate(card.file(card.role("client_cert")))
-    roles = {name: (card.role(name).hex().upper() if card.role(name) is not None else None)
-             for name in ("signing_key", "client_cert", "ca_cert", "ephemeral_key", "peer_key", "secret")}
+    roles = {name: (card.role(name).hex().upper() if card.role(name) is not None else None) for name in ROLES}
+    enrolment_key = card.role("enrolment_key")
+    factory = enrolment_key is not None and not card.find("private_key", id=enrolment_key).filled
     return {"card": str(path), "profile": card.profile["name"], "iccid": card.iccid, "imsi": card.imsi,
-            "aid": card.aid.hex().upper(), "roles": roles,
+            "aid": card.aid.hex().upper(), "roles": roles, "factory": factory,
             "public_key": card.public_key(card.role("signing_key")).hex().upper(),
             "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string()}
 
@@ -71,7 +79,7 @@ def register_device(device, ca_cert, registry, rebind=False, operator=None):
     from .registry import kid_of
 
     iccid = device.call("sim.info", objects=False)["iccid"]
-    cert_der = unhexlify(device.call("sim.read_file")["data"])  # the board knows its SIM's certificate file
+    cert_der = unhexlify(device.call("identity")["certificate"])  # the one it signs under: enrolled, or the card's
     cert = verify.certificate_chain(cert_der, ca_cert)
     board = device.call("info").get("board_id")  # None from firmware that names no board
     kid = kid_of(cert_der)

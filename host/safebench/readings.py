@@ -20,7 +20,6 @@ import datetime
 from dataclasses import dataclass, field
 
 import cbor2
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -189,7 +188,7 @@ def _not_newer(v, last):
     return f"replay: seq {v.seq} of epoch {v.epoch} is not newer than the device's last accepted {epoch}/{seq}"
 
 
-def check(cose: bytes, registry, ca: x509.Certificate, accepted: dict | None, now=None) -> Verdict:
+def check(cose: bytes, registry, ca, accepted: dict | None, now=None) -> Verdict:
     """The verdict on one reading, by the reference path: the certificate's chain and pycose's verification
     for every reading, then cryptography's second opinion. `accepted` (kid -> (epoch, seq) of the last reading
     accepted) is the replay window: the registry's (`Registry.accepted()`) for a live stream, a fresh dict
@@ -204,7 +203,7 @@ class Verifier:
     cryptography; pycose's check of the same signature is left out. The tests show on a corpus of good and bad
     readings that the verdicts are `check`'s."""
 
-    def __init__(self, registry, ca: x509.Certificate):
+    def __init__(self, registry, ca):
         self.registry, self.ca = registry, ca
         self._chains = {}  # certificate DER -> (certificate, valid until): checked against the CA
 
@@ -216,7 +215,8 @@ class Verifier:
         if known and datetime.datetime.now(datetime.timezone.utc) < known[1]:
             return known[0]
         cert = verify.certificate_chain(cert_der, ca)  # raises for a certificate that does not chain: not kept
-        self._chains[cert_der] = (cert, min(cert.not_valid_after_utc, ca.not_valid_after_utc))
+        issuer = verify.issuer_of(cert, ca)
+        self._chains[cert_der] = (cert, min(cert.not_valid_after_utc, issuer.not_valid_after_utc))
         return cert
 
     @staticmethod

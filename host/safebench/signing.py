@@ -21,7 +21,7 @@ def sign_and_verify(device, message: bytes, ca_cert, key=None):
     """Have the board sign `message` (with `key`, default its SIM's signing key); check the signature (over
     CONTEXT + message) and the certificate chain. Returns the evidence."""
     iccid = device.call("sim.info", objects=False)["iccid"]
-    cert_der = unhexlify(device.call("sim.read_file")["data"])  # the board knows its SIM's certificate file
+    cert_der = unhexlify(device.call("identity")["certificate"])  # the one it signs under: enrolled, or the card's
     cert = verify.certificate_chain(cert_der, ca_cert)
     signed = device.call("sim.sign", message=message.hex(), **({"key": key.hex()} if key else {}))
     signature = unhexlify(signed["signature"])

@@ -16,17 +16,26 @@ from cryptography.x509.verification import VerificationError as ChainError
 from .errors import UntrustedCertificateError, VerificationError
 
 
-def certificate_chain(cert_der: bytes, ca: x509.Certificate) -> x509.Certificate:
-    """The device certificate, once it is shown to chain to `ca` as a valid client certificate."""
+def certificate_chain(cert_der: bytes, ca) -> x509.Certificate:
+    """The device certificate, once it is shown to chain to `ca` (a CA certificate, or a list of them: the
+    devices' CAs, e.g. the bench CA and the fleet CA) as a valid client certificate."""
+    cas = list(ca) if isinstance(ca, (list, tuple)) else [ca]
     try:
         cert = x509.load_der_x509_certificate(cert_der)
     except ValueError as e:
         raise VerificationError(f"the SIM's certificate file is not a DER certificate ({e})") from None
     try:
-        PolicyBuilder().store(Store([ca])).build_client_verifier().verify(cert, [])
+        PolicyBuilder().store(Store(cas)).build_client_verifier().verify(cert, [])
     except ChainError as e:
-        raise UntrustedCertificateError(f"certificate not trusted by the CA {ca.subject.rfc4514_string()}: {e}") from None
+        names = " or ".join(c.subject.rfc4514_string() for c in cas)
+        raise UntrustedCertificateError(f"certificate not trusted by the CA {names}: {e}") from None
     return cert
+
+
+def issuer_of(cert: x509.Certificate, ca) -> x509.Certificate:
+    """Which of the CAs `ca` (as certificate_chain takes them) issued `cert`, a certificate it accepted."""
+    cas = list(ca) if isinstance(ca, (list, tuple)) else [ca]
+    return next(c for c in cas if c.subject == cert.issuer)
 
 
 def raw_signature(cert: x509.Certificate, message: bytes, signature_rs: bytes, prehashed=False) -> None:

@@ -58,6 +58,7 @@ MAX_FILE_SIZE = 0xFFFF  # the file size attribute (tag 20) is two bytes
 KEY_TYPES_P256 = (0x13, 0x14)  # persistent, volatile
 KEY_TYPE_VOLATILE = 0x14
 SECRET_SIZE = 32  # bytes of a generated secret
+BOOTSTRAP_KEY, BOOTSTRAP_CERT = b"bootstrap-key", b"bootstrap-cert"  # labels of a factory card's bootstrap identity
 
 # Attribute name -> IoT SAFE tag of its TLV in an object information record.
 ATTRIBUTE_TAGS = {
@@ -134,12 +135,14 @@ class Card:
 
     @classmethod
     def new(cls, profile: str | os.PathLike = profiles.DEFAULT, iccid: str | None = None,
-            imsi: str | None = None) -> Card:
+            imsi: str | None = None, factory: bool = False) -> Card:
         """A fresh card of ``profile`` (a shipped name or a profile file): keys generated, files as given.
 
         The generic layout (the common Thales/wolfSSL one): key pair 01 for signing, file 02
         client certificate, file 03 CA certificate (both empty), volatile key pair 04 for
         ECDHE (empty), public key 05 for the peer's key (empty), HMAC-capable secret 06.
+
+        ``factory``: the card as it ships before zero-touch enrolment (see ``_make_factory``).
         """
         doc = profiles.load(profile)
         card = cls(iccid or random_iccid(), imsi or random_imsi(), bytes.fromhex(doc["aid"]), {},
@@ -157,6 +160,8 @@ class Card:
             elif c["value"] == "generate":
                 secret = card._containers["secret_key"][bytes.fromhex(c["id"])]
                 secret.value = secrets.token_bytes(SECRET_SIZE)
+        if factory:
+            card._make_factory()
         return card
 
     @classmethod
@@ -223,7 +228,8 @@ class Card:
         """The ID of the container playing ``name`` (see ROLES); None if this card has none.
 
         Roles: signing_key (private key), client_cert and ca_cert (files), ephemeral_key
-        (private key), peer_key (public key), secret (secret key). KeyError for other names.
+        (private key), peer_key (public key), secret (secret key), enrolment_key (private key: a
+        factory card's operational key, empty until enrolment). KeyError for other names.
         """
         if name not in profiles.ROLE_KINDS:
             raise KeyError(f"unknown role {name!r} (one of {', '.join(ROLES)})")
@@ -291,6 +297,30 @@ class Card:
 
     # -- package internal ---------------------------------------------------------
 
+    def _make_factory(self) -> None:
+        """Factory state: a new bootstrap key pair (generated) and bootstrap certificate file (empty, for the
+        manufacturer CA's certificate) with the attributes of the profile's signing key pair and client
+        certificate file, which are emptied: the SIM generates the operational key at enrolment. The
+        bootstrap containers take the signing_key and client_cert roles, the operational key enrolment_key.
+        New IDs follow the highest ID of the signing key's width: the pair the next one, the file the one after.
+        """
+        key, cert = self._roles.get("signing_key"), self._roles.get("client_cert")
+        public = self.pair_of(key) if key is not None else None
+        if public is None or cert is None:
+            raise ValueError(f"profile {self.profile['name']!r} has no signing key pair or client certificate")
+        labels = {c.label for by_id in self._containers.values() for c in by_id.values()}
+        if {BOOTSTRAP_KEY, BOOTSTRAP_CERT} & labels:
+            raise ValueError(f"profile {self.profile['name']!r} already uses the bootstrap labels")
+        key_id, cert_id = _next_ids(self._containers, len(key), 2)
+        for kind, old, new, label in (("private_key", key, key_id, BOOTSTRAP_KEY),
+                                      ("public_key", public, key_id, BOOTSTRAP_KEY),
+                                      ("file", cert, cert_id, BOOTSTRAP_CERT)):
+            operational = self._containers[kind][old]
+            self._containers[kind][new] = _Container(label, dict(operational.attributes))
+            operational.value = b""
+        self._roles.update(signing_key=key_id, client_cert=cert_id, enrolment_key=key)
+        self.generate_key_pair(key_id)
+
     def _private_key(self, key_id: bytes) -> ec.EllipticCurvePrivateKey | None:
         """The key object of private key ``key_id``; None when empty. Applet use only."""
         scalar = self._containers["private_key"][key_id].value
@@ -350,6 +380,17 @@ def _id(hex_id: str) -> bytes:
     if not 1 <= len(object_id) <= profiles.MAX_ID:
         raise ValueError(f"object ID {hex_id!r} must be 1..{profiles.MAX_ID} bytes")
     return object_id
+
+
+def _next_ids(containers: dict[str, dict[bytes, _Container]], width: int, count: int) -> list[bytes]:
+    """`count` unused IDs of `width` bytes after the highest one in use; ASCII-digit IDs ("006") stay digits."""
+    top = max(i for by_id in containers.values() for i in by_id if len(i) == width)  # same width: bytes order = numeric
+    digits = top.isdigit()
+    start = int(top) if digits else int.from_bytes(top, "big")
+    numbers = range(start + 1, start + 1 + count)
+    if numbers[-1] >= (10 if digits else 256) ** width:
+        raise ValueError(f"no free {width}-byte container IDs after {top.hex().upper()}")
+    return [str(n).zfill(width).encode() if digits else n.to_bytes(width, "big") for n in numbers]
 
 
 def _digits(value: object) -> str:

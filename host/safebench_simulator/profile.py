@@ -39,6 +39,7 @@ ROLE_KINDS = {
     "ephemeral_key": "private_key",
     "peer_key": "public_key",
     "secret": "secret_key",
+    "enrolment_key": "private_key",  # a factory card's empty operational key, generated at enrolment
 }
 MAX_ID, MAX_LABEL = 20, 60  # bytes (Orange's limits; the spec allows "variable sizes")
 

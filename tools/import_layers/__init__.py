@@ -50,10 +50,13 @@ FIRMWARE_LAYERS = (
     Layer(3, "readings", ("firmware/readings/",)),
     # The TLS 1.3 stack on keys held by the SIM: a peer of readings.
     Layer(3, "tls", ("firmware/tls/",)),
-    # Readings published to an MQTT broker through TLS: above both.
-    Layer(4, "mqtt", ("firmware/mqtt/",)),
+    # The SIM's identity from an EST server through TLS (zero-touch enrolment).
+    Layer(4, "enrolment", ("firmware/enrolment/",)),
+    # Readings published to an MQTT broker through TLS: above them, renewing an enrolled identity when it goes
+    # online (on a board with the enrolment feature).
+    Layer(5, "mqtt", ("firmware/mqtt/",)),
     # The entry point: may import anything of the firmware.
-    Layer(5, "main", ("firmware/main.py",)),
+    Layer(6, "main", ("firmware/main.py",)),
 )
 
 # Not checked: MicroPython run inside the simulated board, and the firmware tests (they run in the VM with

@@ -150,6 +150,18 @@ def ca(args):
                                   f"`safebench bench down` and remove {args.state} to start afresh") from None
 
 
+def devices_cas(args):
+    """The CAs a device's certificate may come from: --ca (or the --board alias's), else the simulated bench's:
+    its CA and, once the enrolment server has made it, the fleet CA (docs/enrolment.md)."""
+    from ..est.fleet import CA_FILE
+
+    given = ca(args)
+    fleet = Path(args.state) / "hsm" / CA_FILE
+    if args.ca or getattr(args, "alias_ca", None) or not fleet.exists():
+        return [given]
+    return [given, load_ca_cert(fleet)]
+
+
 @contextlib.contextmanager
 def checked_against(ca_file):
     """A certificate the CA at `ca_file` did not issue: the rejection names that CA and what to do."""

@@ -10,7 +10,7 @@ from .. import tls
 from ..device import Device
 from ..errors import UnreadableFileError, UsageError
 from ..signing import sign_and_verify
-from .command import Command, add_how_many, ca, ca_path, checked_against, target
+from .command import Command, add_how_many, ca_path, checked_against, devices_cas, target
 
 CA_HELP = "CA certificate (PEM) that must have issued the SIM's certificate"
 DEVICES_CA_HELP = "CA certificate (PEM) of the devices"
@@ -41,7 +41,7 @@ def _hex(text):
 def _sign(args):
     port, _ = target(args)
     message = args.hex if args.hex is not None else args.message.encode()
-    ca_cert = ca(args)  # before the board: a CA that is no certificate is refused without touching it
+    ca_cert = devices_cas(args)  # before the board: a CA that is no certificate is refused without touching it
     with Device(port) as dev, checked_against(ca_path(args)):
         dev.connect()
         return {"port": port, **sign_and_verify(dev, message, ca_cert)}
@@ -63,7 +63,7 @@ def _provision(args, rebind=False):
     from ..provision import register_device
 
     port, _ = target(args)
-    ca_cert, registry = ca(args), _registry(args)
+    ca_cert, registry = devices_cas(args), _registry(args)
     with Device(port) as dev, checked_against(ca_path(args)):
         dev.connect()
         return {"port": port, **register_device(dev, ca_cert, registry, rebind=rebind,
@@ -100,7 +100,7 @@ def _read(args):
     from ..readings import check
 
     port, _ = target(args)
-    registry, devices_ca = _registry(args), ca(args)
+    registry, devices_ca = _registry(args), devices_cas(args)
     accepted, verdicts = registry.accepted(), Verdicts(args)
     out = open(args.out, "a") if args.out else None
     try:
@@ -134,7 +134,7 @@ def _verify(args):
     from ..errors import ReadingError
     from ..readings import check_lines
 
-    registry, devices_ca = _registry(args), ca(args)
+    registry, devices_ca = _registry(args), devices_cas(args)
     accepted, verdicts = {}, Verdicts(args)  # the file's own order: an audit, not the live stream's memory
     name = "stdin" if args.file == "-" else args.file
     src = sys.stdin.buffer if args.file == "-" else _open_readings(args.file)

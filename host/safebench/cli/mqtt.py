@@ -142,7 +142,7 @@ def _broker_arguments(parser):
 
 def _broker(args):
     """Mosquitto on 127.0.0.1 for the simulated bench: its certificate from the bench CA (the simulated SIMs'
-    trust anchor), devices of the bench CA as clients; until Ctrl-C."""
+    trust anchor), devices of the bench CA and of the fleet CA (enrolled ones) as clients; until Ctrl-C."""
     import tempfile
 
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -162,8 +162,9 @@ def _broker(args):
             return Path(revocation.publish(args.state, registry, device_cas(args.state))["crl"])
 
     crl = publish_crl()
+    clients = b"".join(c.cert.public_bytes(Encoding.PEM) for c in device_cas(args.state))  # enrolled ones too
     with tempfile.TemporaryDirectory() as tmp:
-        files = tls.make_server_files(tmp, ca, ca.cert.public_bytes(Encoding.PEM))
+        files = tls.make_server_files(tmp, ca, clients)
         with Broker(files, port=args.listen_port, crl=crl) as broker:
             _emit(args, {"event": "listening", "broker": broker.address, "topics": TOPIC.format(device="<ICCID>"),
                          "crl": str(crl)})
@@ -194,7 +195,8 @@ def _ingest_arguments(parser):
                         help="the database of the registry and the readings: a file (SQLite), sqlite:///PATH or "
                              "postgresql://USER@HOST:PORT/NAME (default: the state's safebench.db)")
     parser.add_argument("--ca", help="CA certificate (PEM) the broker's certificate must chain to (default: the bench CA)")
-    parser.add_argument("--devices-ca", help="CA certificate (PEM) of the devices (default: the bench CA)")
+    parser.add_argument("--devices-ca", help="CA certificate (PEM) of the devices (default: the bench CA and the "
+                                             "fleet CA of enrolled devices)")
     parser.add_argument("--cert", help="the ingest's client certificate (PEM, commonName ingest), with --key "
                                        "(default: one from the bench CA, made in <state>/ingest the first time)")
     parser.add_argument("--key", help="the private key (PEM) of --cert")
@@ -221,6 +223,7 @@ def _ingest(args):
     each as it is stored; until Ctrl-C (or --count). Exit status 1 if any was rejected."""
     import socket
 
+    from ..est.fleet import CA_FILE as FLEET_CA_FILE
     from ..ingest import Ingest
     from ..pki import bench_ca, service_identity
     from ..registry import Registry
@@ -229,7 +232,10 @@ def _ingest(args):
         raise UsageError("--cert and --key go together")
     bench_ca_file = Path(args.state) / "ca" / CA_CERT
     broker_ca, devices_ca_file = args.ca or bench_ca_file, args.devices_ca or bench_ca_file
-    devices_ca = load_ca_cert(devices_ca_file)
+    devices_ca = [load_ca_cert(devices_ca_file)]
+    fleet_ca_file = Path(args.state) / "hsm" / FLEET_CA_FILE  # the enrolled devices' CA, once there is one
+    if not args.devices_ca and fleet_ca_file.exists():
+        devices_ca.append(load_ca_cert(fleet_ca_file))
     load_ca_cert(broker_ca)  # a CA that is no certificate is one line, not a TLS failure
     cert, key = (args.cert, args.key) if args.cert else service_identity(bench_ca(args.state),
                                                                          Path(args.state) / "ingest", "ingest")

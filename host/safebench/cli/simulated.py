@@ -96,6 +96,9 @@ def _card_new_arguments(parser):
     parser.add_argument("--out", required=True, help="where to write the card image (JSON; never overwritten)")
     parser.add_argument("--ca-cert", help="CA certificate (PEM) to issue with (default: the bench CA)")
     parser.add_argument("--ca-key", help="that CA's private key (PEM)")
+    parser.add_argument("--factory", action="store_true",
+                        help="as the SIM ships before enrolment: a bootstrap key and its certificate from the CA "
+                             "(the manufacturer's), the operational key and certificate empty")
 
 
 def _card_new(args):
@@ -103,16 +106,19 @@ def _card_new(args):
     from ..provision import card_new
 
     try:
-        return card_new(args.out, args.state, args.profile, args.ca_cert, args.ca_key)
+        return card_new(args.out, args.state, args.profile, args.ca_cert, args.ca_key, factory=args.factory)
     except ValueError as e:  # unknown profile, unreadable CA, existing --out
         raise UsageError(str(e)) from e
 
 
 def _say_card(res):
     roles = res["roles"]
-    return [f"card image {res['card']}: {res['profile']} profile, ICCID {res['iccid']}",
-            f"signing key {roles['signing_key']}, certificate in file {roles['client_cert']}: {res['subject']} "
-            f"(issued by {res['issuer']})"]
+    lines = [f"card image {res['card']}: {res['profile']} profile, ICCID {res['iccid']}",
+             f"{'bootstrap' if res['factory'] else 'signing'} key {roles['signing_key']}, certificate in file "
+             f"{roles['client_cert']}: {res['subject']} (issued by {res['issuer']})"]
+    if res["factory"]:
+        lines.append(f"operational key {roles['enrolment_key']} empty: the SIM generates it at enrolment")
+    return lines
 
 
 # ---- simulate modem ------------------------------------------------------------------------------

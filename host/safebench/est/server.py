@@ -123,6 +123,7 @@ def _common_name(cert):
 def _handler(est):
     class Handler(BaseHTTPRequestHandler):
         server_version = "safebench-est"
+        protocol_version = "HTTP/1.1"  # kept alive: a board asks /cacerts and enrols in one TLS session
 
         def log_message(self, fmt, *args):
             pass
@@ -153,6 +154,8 @@ def _handler(est):
                        {"Content-Transfer-Encoding": "base64"})
 
         def _send(self, status, body, content_type, headers=None):
+            if status != HTTPStatus.OK:
+                self.close_connection = True  # a refused request's body may be unread: nothing after it is a request
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

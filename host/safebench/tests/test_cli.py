@@ -73,6 +73,57 @@ def test_both_spellings(run_cli):
         assert res.returncode == 1 and "no bench file at" in res.stderr and "lab.yaml" in res.stderr
 
 
+# ---- card new --factory ---------------------------------------------------------------------------
+
+def test_card_new_factory_reports_the_bootstrap_identity_and_the_empty_operational_key(run_cli, tmp_path):
+    from safebench.pki import CertificateAuthority
+    from safebench_simulator.card import Card
+
+    res = run_cli("card", "new", "--factory", "--out", "x.json", "--json")
+    assert res.returncode == 0, res.stderr
+    made, card = json.loads(res.stdout), Card.load(tmp_path / "x.json")
+    assert made["factory"] is True and made["iccid"] == card.iccid
+    # generic: the bootstrap pair and its certificate after the profile's 01..06, the profile's key 01 empty
+    assert {name: made["roles"][name] for name in ("signing_key", "client_cert", "ca_cert", "enrolment_key")} == \
+        {"signing_key": "07", "client_cert": "08", "ca_cert": "03", "enrolment_key": "01"}
+    assert made["public_key"] == card.public_key(b"\x07").hex().upper() and card.public_key(b"\x01") == b""
+    assert made["subject"].startswith(f"CN={card.iccid},")  # the ICCID the EST server reads
+    bench_ca = CertificateAuthority.load_or_create(tmp_path / "state" / "ca")  # made by the command
+    assert made["issuer"] == bench_ca.cert.subject.rfc4514_string()
+
+
+def test_card_new_factory_with_a_manufacturer_ca_of_its_own(run_cli, tmp_path):
+    """A CA made here with cryptography alone, not by safebench: the bootstrap certificate must chain to it."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from safebench_simulator.card import Card
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test manufacturer CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(key, hashes.SHA256()))
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "ca.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))
+    res = run_cli("card", "new", "--factory", "--profile", "zariot", "--out", "x.json", "--ca-cert", "ca.pem",
+                  "--ca-key", "ca.key")
+    assert res.returncode == 0, res.stderr
+    assert "bootstrap key 303130" in res.stdout and "operational key 303036 empty" in res.stdout
+    card = Card.load(tmp_path / "x.json")
+    bootstrap = x509.load_der_x509_certificate(card.file(card.role("client_cert")))
+    bootstrap.verify_directly_issued_by(ca)
+    assert not (tmp_path / "state").exists()  # the bench CA was not needed
+
+
 # ---- read | verify -------------------------------------------------------------------------------
 
 E1 = 1764061500

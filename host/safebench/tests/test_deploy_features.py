@@ -13,7 +13,7 @@ from safebench.registry import Registry
 from safebench.rpc_codes import METHOD_NOT_FOUND
 from safebench.simulated_bench import SimulatedBench
 
-FEATURES = ["core", "mqtt", "readings", "tls"]
+FEATURES = ["core", "enrolment", "mqtt", "readings", "tls"]
 
 
 def _own_modules(feature):
@@ -44,7 +44,7 @@ def test_readings_only_image_has_no_tls_module(tmp_path):
 
 
 def test_unknown_feature_is_a_clear_error(tmp_path):
-    with pytest.raises(DeployError, match=r"unknown feature 'gps'; the firmware's features: core, mqtt, readings, tls"):
+    with pytest.raises(DeployError, match=r"unknown feature 'gps'; the firmware's features: core, enrolment, mqtt, readings, tls"):
         deploy.build("unix_sim", tmp_path, features=["readings", "gps"])
 
 

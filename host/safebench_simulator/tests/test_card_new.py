@@ -44,6 +44,7 @@ def test_card_new_with_the_bench_ca(tmp_path, capsys, profile):
     card = Card.load(out)
     assert res["profile"] == card.profile["name"] == profile and res["iccid"] == card.iccid
     assert res["roles"]["signing_key"] == card.role("signing_key").hex().upper()
+    assert res["factory"] is False and res["roles"]["enrolment_key"] is None  # --factory was not asked for
     ca = CertificateAuthority.load_or_create(tmp_path / "st" / "ca")  # created by the command
     check_personalised(card, ca.cert)
     if card.role("ca_cert") is not None:
