@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo dashboard test lint unit hil hil-emulated clean peers bench rp2040js
+LAB_VENV := .venv-lab
+LAB_STAMP := $(LAB_VENV)/.installed
+
+.PHONY: venv lab-venv demo dashboard test lint unit hil hil-emulated clean peers bench rp2040js
 
 venv: $(STAMP)
 
@@ -13,6 +16,14 @@ $(STAMP): requirements.txt pyproject.toml tools/pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . -e tools
 	@touch $(STAMP)
+
+# The lab's labgrid (docs/lab.md) in a venv of its own: it brings a fork of pyserial that would replace the rig's.
+lab-venv: $(LAB_STAMP)
+
+$(LAB_STAMP): host/safebench/lab/requirements.txt
+	@test -x $(LAB_VENV)/bin/python || $(PYTHON) -m venv $(LAB_VENV)
+	$(LAB_VENV)/bin/python -m pip install -q --disable-pip-version-check -r host/safebench/lab/requirements.txt
+	@touch $(LAB_STAMP)
 
 demo: venv
 	$(BIN)/safebench demo
@@ -29,7 +40,7 @@ lint: venv
 # worse of the two. The rest mostly waits on its boards, servers and timeouts (~0.45 of a core alone), so it runs
 # in 3 workers (pytest-xdist), a test file per worker (its module fixtures and order kept).
 MAIN_WORKERS ?= 3
-test: lint peers rp2040js
+test: lint peers rp2040js lab-venv
 	@mkdir -p .bench; $(MAKE) --no-print-directory hil-emulated > .bench/hil-emulated.log 2>&1 & emulated=$$!; \
 	$(BIN)/python -m pytest -q -n $(MAIN_WORKERS) --dist loadfile; main=$$?; \
 	wait $$emulated; emulated_rc=$$?; \
@@ -65,16 +76,17 @@ hil-emulated: venv peers rp2040js
 
 # The real peers the tests talk to, from Debian: TLS servers (openssl, gnutls-bin), the MQTT broker
 # (mosquitto, in /usr/sbin), the ingest's PostgreSQL server (postgresql; the tests start their own), the
-# browser of the page's tests (chromium, driven by Playwright) and the enrolment server's HSM (softhsm2).
+# browser of the page's tests (chromium, driven by Playwright), the enrolment server's HSM (softhsm2) and the
+# serial-port server a labgrid exporter runs (ser2net).
 # Installed once, only when missing and apt can run (CI runs as root); otherwise the tests that need them
 # say they were skipped.
 peers:
 	@command -v openssl >/dev/null && command -v gnutls-serv >/dev/null && PATH="$$PATH:/usr/sbin" command -v mosquitto >/dev/null \
 	  && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v chromium >/dev/null \
-	  && command -v softhsm2-util >/dev/null || { \
+	  && command -v softhsm2-util >/dev/null && PATH="$$PATH:/usr/sbin" command -v ser2net >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin mosquitto postgresql chromium softhsm2 >/dev/null; \
-	  else echo "note: install Debian openssl, gnutls-bin, mosquitto, postgresql, chromium and softhsm2 for the TLS, MQTT, ingest, page and enrolment tests"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl gnutls-bin mosquitto postgresql chromium softhsm2 ser2net >/dev/null; \
+	  else echo "note: install Debian openssl, gnutls-bin, mosquitto, postgresql, chromium, softhsm2 and ser2net for the TLS, MQTT, ingest, page, enrolment and lab tests"; fi; }
 
 hil: venv peers rp2040js
 	$(BIN)/python -m pytest -q hil_tests
@@ -100,4 +112,4 @@ bench: venv rp2040js
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .bench build $(RP2040)/node_modules
+	rm -rf $(VENV) $(LAB_VENV) .bench build $(RP2040)/node_modules

@@ -42,7 +42,9 @@ class Device:
         self.port = port
         self.timeout = timeout
         try:
-            self.serial = serial.Serial(port, baudrate, timeout=0.05)
+            # A URL (rfc2217://HOST:PORT, a lab's board: docs/lab.md) is a port on the network.
+            self.serial = (serial.serial_for_url(port, baudrate=baudrate, timeout=0.05) if "://" in port
+                           else serial.Serial(port, baudrate, timeout=0.05))
         except serial.SerialException as e:
             raise DeviceError(f"cannot open {port}: {e}") from None
         self.log = collections.deque(maxlen=200)  # the last lines the board printed, for error reports

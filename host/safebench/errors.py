@@ -144,3 +144,7 @@ class StoreError(RpcError):
 
 class BoardEnrolmentError(RpcError, EnrolmentError):
     """The board's enrolment was refused by the EST server, or its answer was not what EST allows."""
+
+
+class LabError(SafebenchError):
+    """The lab (labgrid: its coordinator, an exporter, a place) refused or could not be reached."""

@@ -17,11 +17,12 @@ import traceback
 
 from .. import __version__
 from ..errors import SafebenchError, UsageError
-from . import board, dashboard, enrolment, identity, mqtt, simulated
+from . import board, dashboard, enrolment, identity, lab, mqtt, simulated
 from .command import common_options, progress, target_options
 
-GROUPS = {group.name: group for group in (*simulated.GROUPS, *enrolment.GROUPS)}
-COMMANDS = (*simulated.COMMANDS, *board.COMMANDS, *identity.COMMANDS, *mqtt.COMMANDS, *dashboard.COMMANDS, *enrolment.COMMANDS)  # --help lists them in this order
+GROUPS = {group.name: group for group in (*simulated.GROUPS, *enrolment.GROUPS, *lab.GROUPS)}
+COMMANDS = (*simulated.COMMANDS, *board.COMMANDS, *identity.COMMANDS, *mqtt.COMMANDS, *dashboard.COMMANDS, *enrolment.COMMANDS,
+            *lab.COMMANDS)  # --help lists them in this order
 
 
 class _Parser(argparse.ArgumentParser):
