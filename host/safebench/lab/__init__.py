@@ -79,6 +79,37 @@ class Client:
         """Lock `place` for this user; LabError if someone holds it."""
         self.run("acquire", place=place)
 
+    def reserve(self, place_tags):
+        """A place with all `place_tags` ({key: value}), reserved by the coordinator for this user alone, waiting
+        until one is free: its name for the other methods ("+TOKEN"), to be acquired."""
+        said = self.run("reserve", "--wait", "--shell", *(f"{k}={v}" for k, v in place_tags.items()))
+        token = re.search(r"LG_TOKEN=(\w+)", said)
+        if not token:
+            raise LabError(f"labgrid-client reserve answered no token: {said.strip()[:200]}")
+        return "+" + token[1]
+
+    def name_of(self, place):
+        """The name of a place given as "+TOKEN" (a reservation), or the name itself."""
+        if not place.startswith("+"):
+            return place
+        shown = self.run("show", place=place)
+        found = re.search(r"Place '([^']+)'", shown)
+        return found[1] if found else place
+
+    def give_back(self, place):
+        """Release `place`, and cancel its reservation when it was reserved ("+TOKEN"): the place is free for the
+        next run. What fails is returned in words, not raised (this runs on the way out, after a failure too)."""
+        steps = [lambda: self.run("release", place=place)]
+        if place.startswith("+"):
+            steps.append(lambda: self.run("cancel-reservation", place[1:]))
+        problems = []
+        for step in steps:
+            try:
+                step()
+            except LabError as e:
+                problems.append(str(e))
+        return problems
+
     def release(self, place):
         self.run("release", place=place)
 

@@ -17,6 +17,7 @@ its report: as sections on the terminal, as properties (`serial_log`, `trace`) w
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ _REAL_BOARD = pytest.StashKey()  # the config's: the real board this session run
 _WATCHED = pytest.StashKey()  # an item's: the boards whose log and trace its report carries if it fails
 _ATTACHED = pytest.StashKey()  # an item's: True once a failing report carries them
 _SESSION_BOARD = pytest.StashKey()  # the config's: what the `board` fixture returned
+_LAB_PLACE = pytest.StashKey()  # the config's: (lab.Client, place) of the lab place it holds
 
 
 def pytest_addoption(parser):
@@ -43,6 +45,11 @@ def pytest_addoption(parser):
                     help="run on N simulated boards in parallel (pytest-xdist: one board per worker)")
     group.addoption("--emu-boards", type=int, default=0, metavar="N",
                     help="run on N emulated Picos (pico_waveshare_sim7080g) in parallel, like --sim-boards")
+    group.addoption("--lg-coordinator", metavar="HOST:PORT",
+                    help="run on a board of a labgrid lab (docs/lab.md): its coordinator; with --lg-place or --lg-tags")
+    group.addoption("--lg-place", metavar="NAME", help="the lab's place to acquire for the run")
+    group.addoption("--lg-tags", metavar="K=V,...",
+                    help="a place with these tags, reserved by the coordinator (with -n N: one per worker)")
     group.addoption("--emu-firmware", metavar="UF2",
                     help="with --emu-boards: the MicroPython image the Picos run, a UF2 or a release of the "
                          "images folder (e.g. 1.22.0; default 1.28.0); A,B: the Picos take them in turn")
@@ -70,7 +77,67 @@ def pytest_cmdline_main(config):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "simulated_only: needs the simulated bench (its files or faults)")
-    config.stash[_REAL_BOARD] = _checked_options(config)
+    lab = config.getoption("--lg-coordinator") or config.getoption("--lg-place") or config.getoption("--lg-tags")
+    config.stash[_REAL_BOARD] = _lab_board(config) if lab else _checked_options(config)
+
+
+def pytest_unconfigure(config):
+    """A lab place goes back at the end of the run, whatever ended it (a failure, Ctrl-C)."""
+    held = config.stash.get(_LAB_PLACE, None)
+    if held:
+        client, place = held
+        for problem in client.give_back(place):
+            sys.stderr.write(f"safebench: {problem}\n")
+
+
+def _lab_board(config):
+    """The board of the lab place this session (or xdist worker) holds ({"name": the place, "port": its
+    rfc2217:// URL, "type", "ca"}), acquired here and given back in pytest_unconfigure; None in the xdist
+    controller (each worker takes a place of its own)."""
+    coordinator, place, tags = (config.getoption(o) for o in ("--lg-coordinator", "--lg-place", "--lg-tags"))
+    if not coordinator:
+        raise pytest.UsageError("--lg-place and --lg-tags are places of a labgrid lab: give --lg-coordinator")
+    if bool(place) == bool(tags):
+        raise pytest.UsageError("--lg-coordinator: give the place, --lg-place NAME or --lg-tags K=V,...")
+    for option in ("--port", "--board", "--bench-file", "--sim-boards", "--emu-boards"):
+        if config.getoption(option):
+            raise pytest.UsageError(f"{option} and --lg-coordinator both say which board: give one")
+    if getattr(config.option, "numprocesses", 0) and not hasattr(config, "workerinput"):
+        return None  # the controller runs no test
+    wanted = dict(t.split("=", 1) for t in tags.split(",")) if tags else None
+    if wanted is not None and not all(wanted):
+        raise pytest.UsageError(f"--lg-tags {tags}: give KEY=VALUE,...")
+    from safebench import lab
+    from safebench.errors import SafebenchError, UsageError
+
+    client = lab.Client(coordinator)
+    held = None
+    try:
+        held = client.reserve(wanted) if wanted else place
+        client.acquire(held)
+        name, shown = client.name_of(held), client.run("show", place=held)
+        board_type = config.getoption("--board-type") or _tag(shown, "type")
+        if not board_type:
+            raise UsageError(f"place {name} has no type tag: give --board-type")
+        board = {"name": name, "port": client.serial_url(held), "type": board_type,
+                 "ca": _load_ca(config.getoption("--ca"))}
+    except SafebenchError as e:
+        if held:
+            client.give_back(held)  # not kept by a run that does not start
+        raise pytest.UsageError(str(e)) from None
+    config.stash[_LAB_PLACE] = (client, held)
+    return board
+
+
+def _tag(shown, key):
+    """A tag's value in `labgrid-client show`'s text ("  tags: k=v, k2=v2")."""
+    for line in shown.splitlines():
+        if line.strip().startswith("tags:"):
+            for pair in line.split(":", 1)[1].split(","):
+                k, _, v = pair.strip().partition("=")
+                if k == key:
+                    return v
+    return None
 
 
 def _checked_options(config):
@@ -378,8 +445,11 @@ def _attach(item, report, title, name, text):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
-    """A test that uses the session's board without a device still names it. Only tests that use the
-    HIL fixtures are touched: other projects' tests never see this plugin."""
+    """A test that uses the session's board without a device still names it, and on a lab's board JUnit says
+    which place it ran on. Only tests that use the HIL fixtures are touched: other projects' tests never see
+    this plugin."""
+    if item.config.stash.get(_LAB_PLACE, None):
+        item.user_properties.append(("lab_place", item.config.stash[_REAL_BOARD]["name"]))
     try:
         return (yield)
     finally:

@@ -9,7 +9,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from xml.etree import ElementTree
 
 import pytest
 
@@ -104,3 +106,28 @@ def test_a_place_is_one_users_at_a_time_and_its_board_answers_over_the_network(l
         assert dev.connect()["board_id"] == info["board_id"]
     bob.release("sim0")
     bob.release("sim1")
+
+
+def test_the_hil_suite_runs_on_a_place_it_reserves_by_tag_and_gives_back(lab_host, tmp_path):
+    """`pytest hil_tests -n 2 --lg-coordinator ... --lg-tags type=unix_sim`: each worker reserves a place with the
+    tags and acquires it, deploys and tests its board over RFC 2217, JUnit names each test's place, and the
+    places are free again after the run (also after one that ends in an error: the second names a test that is not there)."""
+    address, places = lab_host
+    owner = lab.Client(address, user="owner")
+    for name, place in places.items():
+        owner.add_place(name, "lab1" + place["match"][1:], place["tags"])
+    ca = tmp_path / "state" / "ca" / "ca.pem"  # the lab host's bench CA: the one its SIMs' certificates name
+    for run, selection, status in (("pass", ["hil_tests/test_sign.py", "-n", "2"], 0),
+                                   ("fail", ["hil_tests/test_sign.py::test_no_such_test"], 4)):
+        junit = tmp_path / f"{run}.xml"
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection,
+                               "--lg-coordinator", address, "--lg-tags", "type=unix_sim", "--ca", str(ca),
+                               f"--junitxml={junit}", "--basetemp", str(tmp_path / f"base-{run}")],
+                              cwd=lab.LAB_BIN.parents[1], capture_output=True, text=True, timeout=200)
+        assert done.returncode == status, done.stdout[-2000:] + done.stderr[-2000:]
+        if status == 0:
+            cases = ElementTree.parse(junit).getroot().iter("testcase")
+            placed = {p.get("value") for c in cases for p in c.iter("property") if p.get("name") == "lab_place"}
+            assert placed == set(places), placed  # two workers, each on a place of its own
+        who = owner.run("who")
+        assert "sim0" not in who and "sim1" not in who, who  # given back: nobody holds a place
