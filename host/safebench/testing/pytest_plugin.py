@@ -104,9 +104,10 @@ def _lab_board(config):
             raise pytest.UsageError(f"{option} and --lg-coordinator both say which board: give one")
     if getattr(config.option, "numprocesses", 0) and not hasattr(config, "workerinput"):
         return None  # the controller runs no test
-    wanted = dict(t.split("=", 1) for t in tags.split(",")) if tags else None
-    if wanted is not None and not all(wanted):
+    pairs = [t.partition("=") for t in tags.split(",")] if tags else []
+    if not all(k and eq and v for k, eq, v in pairs):
         raise pytest.UsageError(f"--lg-tags {tags}: give KEY=VALUE,...")
+    wanted = {k: v for k, _, v in pairs} or None
     from safebench import lab
     from safebench.errors import SafebenchError, UsageError
 

@@ -131,3 +131,15 @@ def test_the_hil_suite_runs_on_a_place_it_reserves_by_tag_and_gives_back(lab_hos
             assert placed == set(places), placed  # two workers, each on a place of its own
         who = owner.run("who")
         assert "sim0" not in who and "sim1" not in who, who  # given back: nobody holds a place
+
+
+@pytest.mark.parametrize("options, said", [
+    (["--lg-place", "sim0"], "give --lg-coordinator"),
+    (["--lg-coordinator", "127.0.0.1:1"], "give the place, --lg-place NAME or --lg-tags"),
+    (["--lg-coordinator", "127.0.0.1:1", "--lg-tags", "type"], "give KEY=VALUE"),
+    (["--lg-coordinator", "127.0.0.1:1", "--lg-place", "sim0", "--port", "/dev/null"], "both say which board"),
+])
+def test_lab_options_that_cannot_work_are_one_line_before_any_test(options, said, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "hil_tests/test_sign.py",
+                           *options], cwd=lab.LAB_BIN.parents[1], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 4 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
