@@ -39,9 +39,9 @@ def _unpack(data):
     return fields
 
 
-def load(s, roles):
-    """{key, public, cert, est ("host:port"), anchor (DER, b"": the card's CA file), chain} of the file, checked by the SIM of session `s` (its roles `roles`, the
-    card's own); None without a file; StoreError if the SIM does not vouch for it."""
+def load(s):
+    """{key, public, cert, est ("host:port"), anchor (DER, b"": the card's CA file), chain} of the file, checked
+    by the SIM of session `s`; None without a file; StoreError if the SIM does not vouch for it."""
     try:
         with open(FILE, "rb") as f:
             data = f.read()
@@ -66,7 +66,7 @@ def apply(s, roles):
     """`roles.enrolled`: the identity of `load`, its key made the signing key of `roles` (the card's own); when
     the SIM does not vouch for the file, `roles` sign nothing (roles.unusable)."""
     try:
-        e = load(s, roles)
+        e = load(s)
     except StoreError as err:
         roles.unusable = err
         return

@@ -19,7 +19,7 @@ from .errors import UntrustedCertificateError, VerificationError
 def certificate_chain(cert_der: bytes, ca) -> x509.Certificate:
     """The device certificate, once it is shown to chain to `ca` (a CA certificate, or a list of them: the
     devices' CAs, e.g. the bench CA and the fleet CA) as a valid client certificate."""
-    cas = list(ca) if isinstance(ca, (list, tuple)) else [ca]
+    cas = _cas(ca)
     try:
         cert = x509.load_der_x509_certificate(cert_der)
     except ValueError as e:
@@ -34,8 +34,11 @@ def certificate_chain(cert_der: bytes, ca) -> x509.Certificate:
 
 def issuer_of(cert: x509.Certificate, ca) -> x509.Certificate:
     """Which of the CAs `ca` (as certificate_chain takes them) issued `cert`, a certificate it accepted."""
-    cas = list(ca) if isinstance(ca, (list, tuple)) else [ca]
-    return next(c for c in cas if c.subject == cert.issuer)
+    return next(c for c in _cas(ca) if c.subject == cert.issuer)
+
+
+def _cas(ca):
+    return list(ca) if isinstance(ca, (list, tuple)) else [ca]
 
 
 def raw_signature(cert: x509.Certificate, message: bytes, signature_rs: bytes, prehashed=False) -> None:

@@ -153,13 +153,11 @@ def ca(args):
 def devices_cas(args):
     """The CAs a device's certificate may come from: --ca (or the --board alias's), else the simulated bench's:
     its CA and, once the enrolment server has made it, the fleet CA (docs/enrolment.md)."""
-    from ..est.fleet import CA_FILE
+    from ..est.fleet import fleet_ca_cert
 
     given = ca(args)
-    fleet = Path(args.state) / "hsm" / CA_FILE
-    if args.ca or getattr(args, "alias_ca", None) or not fleet.exists():
-        return [given]
-    return [given, load_ca_cert(fleet)]
+    fleet = None if args.ca or getattr(args, "alias_ca", None) else fleet_ca_cert(args.state)
+    return [given, fleet] if fleet else [given]
 
 
 @contextlib.contextmanager

@@ -223,7 +223,7 @@ def _ingest(args):
     each as it is stored; until Ctrl-C (or --count). Exit status 1 if any was rejected."""
     import socket
 
-    from ..est.fleet import CA_FILE as FLEET_CA_FILE
+    from ..est.fleet import fleet_ca_cert
     from ..ingest import Ingest
     from ..pki import bench_ca, service_identity
     from ..registry import Registry
@@ -232,10 +232,8 @@ def _ingest(args):
         raise UsageError("--cert and --key go together")
     bench_ca_file = Path(args.state) / "ca" / CA_CERT
     broker_ca, devices_ca_file = args.ca or bench_ca_file, args.devices_ca or bench_ca_file
-    devices_ca = [load_ca_cert(devices_ca_file)]
-    fleet_ca_file = Path(args.state) / "hsm" / FLEET_CA_FILE  # the enrolled devices' CA, once there is one
-    if not args.devices_ca and fleet_ca_file.exists():
-        devices_ca.append(load_ca_cert(fleet_ca_file))
+    fleet = None if args.devices_ca else fleet_ca_cert(args.state)  # the enrolled devices' CA, once there is one
+    devices_ca = [load_ca_cert(devices_ca_file)] + ([fleet] if fleet else [])
     load_ca_cert(broker_ca)  # a CA that is no certificate is one line, not a TLS failure
     cert, key = (args.cert, args.key) if args.cert else service_identity(bench_ca(args.state),
                                                                          Path(args.state) / "ingest", "ingest")

@@ -41,6 +41,13 @@ def fleet_ca(state, module=None, token=TOKEN, pin_file=None) -> CertificateAutho
     return ca
 
 
+def fleet_ca_cert(state):
+    """The fleet CA's certificate (<state>/hsm/fleet-ca.pem) to check enrolled devices against, read without
+    opening its token; None until the EST server has made it."""
+    path = Path(state) / "hsm" / CA_FILE
+    return load_ca_cert(path) if path.exists() else None
+
+
 def device_cas(state) -> list:
     """The CAs whose devices the state's services accept: the bench CA, and the fleet CA once the EST server
     has made it (its key in the token: its CRL is signed there)."""
